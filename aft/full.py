@@ -108,7 +108,8 @@ def aft_full(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,
     out = torch.zeros_like(v)
     for level, served in stable_levels(running_max):
         # $\exp(\min(K, L) - L)$, `[batch, seq, d]`
-        exp_keys = torch.exp(torch.minimum(k, level) - level)
+        # (`where`, not `minimum`: at a tie `minimum` would send half the gradient to $L$)
+        exp_keys = torch.exp(torch.where(k > level, level, k) - level)
         # $\sum_{t'} e^{w_{t,t'}} e^{K_{t'}} V_{t'}$ and $\sum_{t'} e^{w_{t,t'}} e^{K_{t'}}$ as
         # matrix products: `[seq, seq] @ [batch, seq, d]`
         numerator = pair_weights @ (exp_keys * v)

@@ -181,7 +181,7 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
             if causal and b == 0:
                 # The diagonal block: a key later in the block may exceed this level, so
                 # its keys are clamped, $e^{\min(K, L) - L}$ (only unseen keys change)
-                columns = stacked(torch.exp(torch.minimum(keys, level) - level))
+                columns = stacked(torch.exp(torch.where(keys > level, level, keys) - level))
                 total = total + weights[:, index] @ columns
                 continue
             # Block $j - b$ for every block $j$ at once: a shifted view of the padded blocks

@@ -1,0 +1,18 @@
+"""literate: render literate Python and Markdown sources as side-by-side pages.
+
+The flow runs one way, one module per step:
+
+    sections      split a source into (prose, code) rows          sections.py
+    prose         Markdown → HTML with placeholders = the key      prose.py
+    translations  key → translated HTML (English where missing)    translations.py
+    math          placeholders → static KaTeX HTML, cached          math.py
+    page          rows of (prose | highlighted code), anchors       page.py
+    site          docs dir → MkDocs Material → site/, checks        site.py
+
+It knows nothing about the project it renders: the pages, their order and the repository's
+URLs come from `mkdocs.yml` (`extra.literate`, `repo_url`, `edit_uri`).
+"""
+
+from .sections import LiterateError, Section, split
+
+__all__ = ["LiterateError", "Section", "split"]

@@ -1,0 +1,100 @@
+"""The command line: `python -m literate sections FILE | keys FILE | build | serve`."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import prose, sections, site, translations
+from .sections import LiterateError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m literate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser("sections", help="print a file's sections as JSON")
+    show.add_argument("file")
+    keys = commands.add_parser("keys", help="print a file's translation keys as JSON")
+    keys.add_argument("file")
+    build = commands.add_parser("build", help="build site/ from clean, strictly")
+    build.add_argument("--allow-missing", action="store_true",
+                       help="exit 0 even if a page listed in mkdocs.yml is missing")
+    serve = commands.add_parser("serve", help="build, serve on 127.0.0.1 and rebuild on change")
+    serve.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "sections":
+            print(json.dumps(_sections(args.file), indent=1, ensure_ascii=False))
+        elif args.command == "keys":
+            text = _read(args.file)
+            print(json.dumps(translations.keys_of(args.file, text), indent=1, ensure_ascii=False))
+        elif args.command == "build":
+            missing = site.build(Path.cwd())
+            return 1 if missing and not args.allow_missing else 0
+        else:
+            return _serve(Path.cwd(), args.port)
+    except LiterateError as error:
+        print(f"literate: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise LiterateError(path, 0, f"cannot read: {error}") from None
+
+
+def _sections(path: str) -> list[dict]:
+    text = _read(path)
+    result = []
+    for section in sections.split(path, text):
+        rendered = prose.render(path, section.prose, section.prose_line)
+        result.append({"kind": section.kind, "first_line": section.first_line,
+                       "name": section.name, "prose": section.prose, "key": rendered.key,
+                       "code": section.code})
+    return result
+
+
+def _serve(root: Path, port: int) -> int:
+    """Serve site/ and rebuild when a source changes (polling: simple and portable)."""
+
+    def snapshot() -> dict:
+        folders = [root / "aft", root / "docs"]
+        watched = [root / "mkdocs.yml", *(p for d in folders for p in d.rglob("*"))]
+        return {p: p.stat().st_mtime_ns for p in watched if p.is_file()}
+
+    def rebuild() -> None:
+        try:
+            site.build(root)
+        except LiterateError as error:
+            print(f"literate: error: {error} (still serving the last good build)", file=sys.stderr)
+
+    rebuild()
+    handler = functools.partial(_QuietHandler, directory=str(root / "site"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"literate: serving http://127.0.0.1:{port}/ (Ctrl-C to stop)", file=sys.stderr)
+    seen = snapshot()
+    try:
+        while True:
+            time.sleep(1)
+            now = snapshot()
+            if now != seen:
+                seen = now
+                rebuild()
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the signature is the base class's
+        pass

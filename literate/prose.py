@@ -1,0 +1,228 @@
+"""Step 2: prose Markdown → HTML with placeholders, which is also the translation key.
+
+Math, inline code, images and fenced code are cut out of the prose *before* Markdown sees it, so
+`_` and `*` inside `$a_i * b_i$` can never turn into emphasis. Each is replaced by a numbered
+placeholder; after Markdown it becomes `<span translate=no>_^_N_^_</span>`. The HTML we get is
+byte for byte the key of labml's translation files (their "seed format"): a translator sees
+sentences and opaque placeholders, never LaTeX, and the same English always gives the same key.
+
+Three details of that format are reproduced on purpose:
+
+* single newlines inside a paragraph become one space, and a prose block that ends with a
+  newline (every `#` comment line does) keeps a trailing space;
+* a display environment (`\\begin{align}…`) that fills a paragraph is a block of its own,
+  not wrapped in `<p>`;
+* the HTML ends with a newline.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+import markdown
+import yaml
+
+from .sections import LiterateError
+
+PLACEHOLDER = "<span translate=no>_^_{}_^_</span>"
+PLACEHOLDER_RE = re.compile(r"<span translate=no>_\^_(\d+)_\^_</span>")
+# Markdown leaves these private-use characters alone, so they mark where a fragment was.
+_MARK = "\ue000{}\ue001"
+_MARK_RE = re.compile("\ue000(\\d+)\ue001")
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """Something cut out of the prose: `math`, `code`, `image` or `fence` (a code block)."""
+
+    kind: str
+    text: str  # the TeX, the code, the image URL
+    display: bool = False  # display math, or a fence: a block of its own
+    extra: str = ""  # an image's alt text, a fence's language
+    line: int = 0  # source line, for error messages
+
+
+@dataclass
+class Prose:
+    """A section's prose: its key (placeholder HTML) and what its placeholders stand for."""
+
+    key: str
+    fragments: list[Fragment]
+    meta: dict  # front matter of a page introduction (`title`, `summary`), else empty
+
+
+def render(path: str, text: str, line: int) -> Prose:
+    """Render one section's prose Markdown; `line` is the source line of its first line."""
+    meta, text, line = _front_matter(path, text, line)
+    if not text.strip():
+        return Prose("", [], meta)
+    marked, fragments = protect(path, text, line)
+    body = _MARKDOWN.reset().convert(_join_lines(marked)) + "\n"
+    for number, fragment in enumerate(fragments):
+        if fragment.kind == "fence" or fragment.text.startswith("\\begin"):
+            body = body.replace(f"<p>{_MARK.format(number)}</p>\n", PLACEHOLDER.format(number))
+    key = _MARK_RE.sub(lambda m: PLACEHOLDER.format(m.group(1)), body)
+    return Prose(key, fragments, meta)
+
+
+_MARKDOWN = markdown.Markdown(extensions=["tables"])
+
+
+def title_of(prose: Prose) -> str | None:
+    """A page title: the front matter's `title`, else the text of the first `<h1>`."""
+    if prose.meta.get("title"):
+        return str(prose.meta["title"])
+    match = re.search(r"<h1[^>]*>(.*?)</h1>", prose.key, re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip() if match else None
+
+
+def _front_matter(path: str, text: str, line: int) -> tuple[dict, str, int]:
+    """Split off a leading `---` YAML block (labml's title and summary live there)."""
+    if not text.startswith("---\n"):
+        return {}, text, line
+    end = text.find("\n---\n", 3)
+    if end < 0:
+        raise LiterateError(path, line, "front matter starting with --- is never closed")
+    try:
+        meta = yaml.safe_load(text[4:end]) or {}
+    except yaml.YAMLError as error:
+        raise LiterateError(path, line, f"bad front matter: {error}") from None
+    rest = text[end + 5 :]
+    return meta, rest, line + text[: end + 5].count("\n")
+
+
+def protect(path: str, text: str, line: int) -> tuple[str, list[Fragment]]:
+    """Cut math, code and images out of `text`, leaving numbered marks in their place.
+
+    A small left-to-right scanner, because the delimiters nest in ways a regular expression
+    gets wrong: a `$` inside inline code is not math, a backtick inside math is not code.
+    """
+    out: list[str] = []
+    fragments: list[Fragment] = []
+    i = 0
+
+    def cut(fragment: Fragment, end: int) -> int:
+        out.append(_MARK.format(len(fragments)))
+        fragments.append(fragment)
+        return end
+
+    while i < len(text):
+        rest = text[i:i + 2]
+        if rest[:1] not in _SPECIAL:
+            out.append(text[i])
+            i += 1
+            continue
+        here = line + text.count("\n", 0, i)
+        at_line_start = text.rfind("\n", 0, i) + 1
+        rest = text[i:]
+        if rest.startswith("\\$"):
+            out.append("&#36;")
+            i += 2
+        elif rest.startswith("```") and not text[at_line_start:i].strip():
+            end = text.find("\n```", i + 3)
+            if end < 0:
+                raise LiterateError(path, here, "code block opened with ``` is never closed")
+            language, _, code = text[i + 3 : end + 1].partition("\n")
+            stop = text.find("\n", end + 4)
+            i = cut(Fragment("fence", code, True, language.strip(), here),
+                    len(text) if stop < 0 else stop)
+        elif rest.startswith("`"):
+            ticks = len(rest) - len(rest.lstrip("`"))
+            end = text.find("`" * ticks, i + ticks)
+            while end >= 0 and text.startswith("`", end + ticks):  # a longer run: not ours
+                end = text.find("`" * ticks, end + ticks + 1)
+            if end < 0:
+                out.append(rest[:ticks])
+                i += ticks
+            else:
+                code = text[i + ticks : end]
+                if code.startswith(" ") and code.endswith(" ") and code.strip():
+                    code = code[1:-1]
+                i = cut(Fragment("code", code.replace("\n", " "), line=here), end + ticks)
+        elif rest.startswith("\\begin{"):
+            name = rest[7 : rest.find("}")]
+            closing = f"\\end{{{name}}}"
+            end = text.find(closing, i)
+            if end < 0 or "}" not in rest:
+                raise LiterateError(path, here, f"\\begin{{{name}}} is never closed by {closing}")
+            i = cut(Fragment("math", text[i : end + len(closing)], True, line=here),
+                    end + len(closing))
+        elif rest.startswith("$$"):
+            end = text.find("$$", i + 2)
+            if end < 0:
+                raise LiterateError(path, here, "display math opened with $$ is never closed")
+            i = cut(Fragment("math", text[i + 2 : end].strip(), True, line=here), end + 2)
+        elif rest.startswith("$"):
+            end = _closing_dollar(text, i + 1)
+            if end < 0:
+                raise LiterateError(path, here, "math opened with $ is never closed "
+                                    "(write \\$ for a dollar sign)")
+            i = cut(Fragment("math", text[i + 1 : end].strip(), line=here), end + 1)
+        elif rest.startswith("!["):
+            image = re.match(r"!\[([^\]\n]*)\]\(([^)\s]+)\)", rest)
+            if image:
+                i = cut(Fragment("image", image.group(2), extra=image.group(1), line=here),
+                        i + image.end())
+            else:
+                out.append("!")
+                i += 1
+        else:
+            out.append(text[i])
+            i += 1
+    return _drop_math_indent("".join(out)), fragments
+
+
+_SPECIAL = set("\\`$!")
+
+
+def _closing_dollar(text: str, start: int) -> int:
+    """Index of the `$` closing inline math, not crossing a blank line; -1 if none."""
+    i = start
+    while i < len(text):
+        if text.startswith("\\", i):
+            i += 2
+            continue
+        if text[i] == "$":
+            return i
+        if text.startswith("\n\n", i) or text.startswith("\n \n", i):
+            return -1
+        i += 1
+    return -1
+
+
+def _drop_math_indent(marked: str) -> str:
+    """A mark standing alone on an indented line loses the indent (no accidental code block)."""
+    return re.sub(r"(?m)^[ \t]+(\ue000\d+\ue001)[ \t]*$", r"\1", marked)
+
+
+_BLOCK_START = re.compile(r"(#|>|\||<|```|([*+-]|\d+[.)])(\s|$)|(=+|-+|\*+)\s*$)")
+
+
+def _join_lines(text: str) -> str:
+    """Join the lines of each paragraph with a space, as labml's keys do.
+
+    HTML treats a newline and a space alike, so this changes nothing a reader sees; it only
+    makes a key independent of where an author wrapped a line. Lines that start a block (a list
+    item, heading, quote, table, HTML) and indented code keep their newlines.
+    """
+    lines = [line.rstrip() for line in text.split("\n")]
+    out = []
+    in_code = joined = False
+    for i, line in enumerate(lines):
+        previous_blank = i == 0 or not lines[i - 1]
+        if line and previous_blank:
+            in_code = line.startswith(("    ", "\t"))
+        out.append(line.lstrip() if joined else line)
+        if i + 1 < len(lines):
+            following = lines[i + 1]
+            joins = (
+                line and following and not in_code and not line.lstrip().startswith("#")
+                and not _BLOCK_START.match(following.lstrip())
+            )
+            out.append(" " if joins else "\n")
+            joined = bool(joins)
+    if text.endswith("\n") and len(lines) > 1 and lines[-2]:
+        out[-2] = " "  # the newline ending the last line (labml keeps it, as a space)
+    return "".join(out)

@@ -1,0 +1,172 @@
+"""Sections: no code line is ever lost or reordered, whatever the source looks like."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from literate import sections
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def assert_lossless(path: str, text: str) -> list[sections.Section]:
+    """Code of all sections joined, in order, equals the source minus exactly its prose."""
+    split = sections.split(path, text)
+    lines = io.StringIO(text).readlines()
+    numbers = [number for section in split for number, _ in section.lines]
+    assert numbers == sorted(numbers), "code lines reordered"
+    assert "".join(s.code for s in split) == "".join(lines[n - 1] for n in numbers)
+    for number, line in enumerate(lines, 1):
+        if number not in set(numbers):  # every line left out must be prose
+            stripped = line.strip()
+            assert stripped.startswith("#") or _in_docstring(split, number) or not stripped, (
+                f"line {number} lost: {line!r}")
+    return split
+
+
+def _in_docstring(split, number):
+    return any(s.kind in ("module", "docstring") and s.prose_line - 2 <= number for s in split)
+
+
+def _literate_sources():
+    import labml_nn
+
+    labml = Path(labml_nn.__file__).parent / "transformers" / "aft"
+    return sorted((ROOT / "aft").glob("*.py")) + [labml / "__init__.py", labml / "experiment.py"]
+
+
+@pytest.mark.parametrize("file", _literate_sources(), ids=lambda p: p.name)
+def test_real_sources_are_lossless(file):
+    assert_lossless(str(file), file.read_text(encoding="utf-8"))
+
+
+AWKWARD = {
+    "decorators": '''
+import functools
+
+# A cached function.
+@functools.lru_cache(maxsize=None)
+@staticmethod
+def f(x):
+    """Doubles `x`."""
+    return 2 * x
+''',
+    "nested": '''
+class A:
+    """Outer $a_i$."""
+
+    def method(self):
+        """Method."""
+        def inner():
+            """Inner."""
+            # A comment inside.
+            return 1
+        return inner()
+''',
+    "hash_in_strings": '''
+s = "# not a comment"
+t = """
+# still not a comment
+"""
+u = '#'  # a trailing comment is code
+''',
+    "fstrings": '''
+name = "x"
+# Format it.
+f"{name} # {{not}} a comment"
+def g():
+    f"""not a docstring {name}"""
+    return f'{name!r:>{10}}'
+''',
+    "docstring_only": '"""Only a docstring, with $x$."""\n',
+    "empty": "",
+    "tabs": 'def f():\n\t"""Tabbed."""\n\t# comment\n\tif True:\n\t\treturn 1\n',
+    "crlf": '"""Title.\r\n\r\nText."""\r\nimport os\r\n# comment\r\nx = 1\r\n',
+    "one_line_docstring_is_code": 'def f(): "doc"\n\nclass C: """doc"""\n',
+    "signature_comment": 'def f(\n    # the argument\n    x,\n):\n    """Doc."""\n    return x\n',
+    "no_trailing_newline": "# c\nx = 1",
+    "shebang": "#!/usr/bin/env python\n# Real prose.\nx = 1\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(AWKWARD))
+def test_awkward_inputs_are_lossless(name):
+    assert_lossless(f"{name}.py", AWKWARD[name])
+
+
+def test_what_goes_where():
+    split = sections.split("d.py", AWKWARD["decorators"])
+    assert [s.kind for s in split] == ["code", "comment", "docstring"]
+    assert split[1].prose == "A cached function.\n" and split[1].code == ""
+    # The docstring sits beside its signature, decorators included.
+    assert split[2].code.startswith("@functools.lru_cache") and "def f(x):" in split[2].code
+    assert split[2].name == "f" and split[2].prose == "Doubles `x`."
+
+    nested = sections.split("n.py", AWKWARD["nested"])
+    assert [s.name for s in nested if s.kind == "docstring"] == [
+        "A", "A.method", "A.method.inner"]
+    assert sections.split("e.py", "") == []
+    only = sections.split("o.py", AWKWARD["docstring_only"])
+    assert len(only) == 1 and only[0].kind == "module" and only[0].code == ""
+    assert sections.split("c.py", AWKWARD["crlf"])[0].prose == "Title.\n\nText."
+    assert [s.kind for s in sections.split("s.py", AWKWARD["signature_comment"])] == ["docstring"]
+    assert "#!/usr/bin/env" in sections.split("s.py", AWKWARD["shebang"])[0].code
+
+
+def test_labml_style_tex_in_plain_strings_is_kept_as_written():
+    text = 'def f():\n    """\n    $\\frac{a}{b}$ and $\\text{x}$\n    """\n'
+    assert sections.split("t.py", text)[0].prose == "$\\frac{a}{b}$ and $\\text{x}$"
+    text = 'def f():\n    """$\\\\frac{a}{b}$"""\n'  # escaped properly: the value is right
+    assert sections.split("t.py", text)[0].prose == "$\\frac{a}{b}$"
+
+
+def test_prose_line_points_at_the_text():
+    text = 'x = 1\n\ndef f():\n    """\n\n    Body.\n    """\n'
+    assert sections.split("t.py", text)[-1].prose_line == 6
+
+
+_line = st.sampled_from([
+    "x = 1", "# prose", "#", "", "    y = 2  # trailing", 's = "#"', "if x:", "    pass",
+    "\tz = 3", "@decorator", "def f():", '    """Doc $a_i$."""', "class C:", '"""Stray."""',
+    "'''", "# $$a_b$$", "f'{x}#'",
+])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_line, max_size=25), st.sampled_from(["\n", "\r\n"]))
+def test_any_valid_source_is_lossless(lines, newline):
+    text = newline.join(lines) + newline
+    try:
+        compile(text, "t.py", "exec")
+    except (SyntaxError, ValueError):
+        return  # only valid Python is a literate source
+    assert_lossless("t.py", text)
+
+
+def test_markdown_is_one_prose_section():
+    [section] = sections.split("r.md", "# Title\r\n\r\nText.\r\n")
+    assert section.kind == "markdown" and section.prose == "# Title\n\nText.\n"
+
+
+def test_cli_prints_sections_as_json(tmp_path):
+    file = tmp_path / "m.py"
+    file.write_text(AWKWARD["decorators"])
+    run = subprocess.run([sys.executable, "-m", "literate", "sections", str(file)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    data = json.loads(run.stdout)
+    assert data[1]["key"] == "<p>A cached function. </p>\n"
+    assert data[2]["first_line"] == 5 and data[2]["code"].startswith("@functools")
+
+
+def test_cli_names_an_unreadable_file(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "literate", "sections", str(tmp_path / "no.py")],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 1 and "no.py:0: cannot read" in run.stderr
