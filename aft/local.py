@@ -67,11 +67,12 @@ import torch
 from torch import nn
 
 from aft._checks import check_bias, check_qkv, compute_dtype
-from aft.full import key_running_max, stable_levels
+from aft.full import TAU, stable_levels
 
 # Blocks are at least this many rows, so that each matrix product is big enough to
 # run at full speed and the loop over blocks stays short.
 MIN_BLOCK = 64
+BLOCKS_PER_WINDOW = 2
 
 
 def aft_local(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w_band: torch.Tensor,
@@ -129,7 +130,7 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
     # Blocks of $C \approx s/4$ rows: the window then reaches $k = 4$ blocks back, and the
     # products touch $(k + 1) C \approx 1.25 s$ keys per row instead of the $s$ it needs.
     # (One block of $s$ rows would need $2s$.)
-    block = min(seq, max(math.ceil((s - 1) / 4), MIN_BLOCK))
+    block = min(seq, max(math.ceil((s - 1) / BLOCKS_PER_WINDOW), MIN_BLOCK))
     reach = math.ceil((s - 1) / block)
     n_blocks = math.ceil(seq / block)
     padded = n_blocks * block
@@ -139,67 +140,68 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
     weights, row_shift = block_weights(band, s, block, reach, offsets, seq, causal)
 
     # ### Keys and values in blocks
-    # Time-major `[heads, n_blocks, C, batch, channels]`: a block's rows are contiguous, and
-    # batch and channels together are the columns of every product. Padding keys are
-    # $-\infty$ (weight $e^{-\infty} = 0$), padding values 0.
+    # Time-major `[heads, blocks, C, batch, channels]`: a block's rows are contiguous, and
+    # batch and channels together are the columns of every product. `reach` empty blocks
+    # pad each end, so that "block $j - b$" exists for every $j$; padding keys are $-\infty$
+    # (weight $e^{-\infty} = 0$), padding values 0.
     def blocks_of(x, pad_value):
-        x = nn.functional.pad(x.permute(2, 1, 0, 3), (0, 0, 0, 0, 0, padded - seq), value=pad_value)
-        return x.view(heads, n_blocks, block, batch, x.shape[-1])
+        before, after = reach * block, padded - seq + reach * block
+        x = nn.functional.pad(x.permute(2, 1, 0, 3), (0, 0, 0, 0, before, after), value=pad_value)
+        return x.view(heads, n_blocks + 2 * reach, block, batch, x.shape[-1])
 
-    keys, values = blocks_of(k, float("-inf")), blocks_of(v, 0.0)
-    # $\mu_i$: each block's largest key (non-causal: the largest of all, shared by every row)
-    block_max = keys.detach().amax(dim=2, keepdim=True)
+    keys_padded, values_padded = blocks_of(k, float("-inf")), blocks_of(v, 0.0)
+    real = slice(reach, reach + n_blocks)  # the blocks that hold the sequence
+    # $\mu_i$: each block's largest key (0 for empty blocks; non-causal: the largest of all)
+    block_max = keys_padded.detach().amax(dim=2, keepdim=True)
+    block_max = torch.where(torch.isinf(block_max), torch.zeros_like(block_max), block_max)
     if not causal:
-        block_max = block_max.amax(dim=1, keepdim=True).expand_as(block_max)
+        block_max = block_max[:, real].amax(dim=1, keepdim=True).expand_as(block_max)
 
-    def stacked(exp_keys):
-        # The columns of every product: $[e^K \odot V, \; e^K]$, `[heads, n_blocks, C, columns]`
-        return torch.cat([exp_keys * values, exp_keys], dim=-1).view(heads, n_blocks, block, -1)
+    # $e^{K - \mu_i} \le 1$ for every block (the empty ones included), and $e^{K} \odot V$
+    exp_keys = torch.exp(keys_padded - block_max)
+    exp_values = exp_keys * values_padded
+    far = FarSums(exp_values[:, real].sum(dim=2), exp_keys[:, real].sum(dim=2),
+                  block_max[:, real].squeeze(2), reach, causal)
+    keys, values = keys_padded[:, real], values_padded[:, real]
 
-    def per_column(scale):
-        # A scale per key column, repeated for the $e^K V$ columns it belongs to
-        return torch.cat([scale.expand(*scale.shape[:-1], dh), scale], -1).flatten(-2)
-
-    # $e^{K - \mu_i} \le 1$ for every block; blocks `reach` beyond each end are zero
-    exp_blocks = stacked(torch.exp(keys - block_max))
-    exp_blocks_padded = nn.functional.pad(exp_blocks, (0, 0, 0, 0, reach, reach))
-    far = FarSums(exp_blocks.sum(dim=2), block_max.squeeze(2), reach, causal, per_column)
-
-    # $\ell$, the rows' running maximum (padding rows repeat the last real row)
-    running_max = key_running_max(k.permute(2, 1, 0, 3), causal)
-    running_max = torch.cat([running_max, running_max[:, -1:].expand(-1, padded - seq, -1, -1)], 1)
-    running_max = running_max.reshape(heads, n_blocks, block, batch * ck)
+    def mix(block_weights, columns):
+        # `[.., C, C] @ [.., C, batch, channels]`: batch and channels are the product's columns
+        return (block_weights @ columns.flatten(-2)).unflatten(-1, columns.shape[-2:])
 
     # ### One pass per level (almost always exactly one)
     result = None
-    for level, served in stable_levels(running_max):
-        level = level.view(heads, n_blocks, 1, batch, ck)
+    for level, served in block_levels(keys, block_max[:, real], causal):
         # The far keys first: $e^{-c_t}$ (the weight of a key outside the window) times the
         # sums over the blocks that the window does not reach
-        total = row_shift.neg().exp() * far.at(level).unsqueeze(2)
+        far_weight = torch.exp(-row_shift).unsqueeze(-1)
+        far_values, far_keys = far.at(level)
+        numerator, denominator = far_weight * far_values, far_weight * far_keys
         for index, b in enumerate(offsets):
             if causal and b == 0:
                 # The diagonal block: a key later in the block may exceed this level, so
                 # its keys are clamped, $e^{\min(K, L) - L}$ (only unseen keys change)
-                columns = stacked(torch.exp(torch.where(keys > level, level, keys) - level))
-                total = total + weights[:, index] @ columns
+                # (`where`, not `minimum`: at a tie `minimum` would send half the gradient to $L$)
+                diagonal = torch.exp(torch.where(keys > level, level, keys) - level)
+                numerator = numerator + mix(weights[:, index], diagonal * values)
+                denominator = denominator + mix(weights[:, index], diagonal)
                 continue
             # Block $j - b$ for every block $j$ at once: a shifted view of the padded blocks
-            columns = exp_blocks_padded[:, reach - b: reach - b + n_blocks]
-            product = weights[:, index] @ columns
+            blocks = slice(reach - b, reach - b + n_blocks)
+            block_num = mix(weights[:, index], exp_values[:, blocks])
+            block_den = mix(weights[:, index], exp_keys[:, blocks])
             if causal:
                 # Those keys were shifted by $\mu_{j-b}$; this level wants $L_j \ge \mu_{j-b}$
-                shift = nn.functional.pad(block_max, (0, 0, 0, 0, 0, 0, b, 0))[:, :n_blocks]
-                product = product * per_column(torch.exp(shift - level))
-            total = total + product
+                scale = torch.exp(block_max[:, blocks] - level)
+                block_num, block_den = block_num * scale, block_den * scale
+            numerator, denominator = numerator + block_num, denominator + block_den
 
         # Back to `[heads, seq, batch, channels]`, without padding rows, and divide
-        total = total.view(heads, padded, batch, dh + ck)[:, :seq]
-        numerator, denominator = total[..., :dh], total[..., dh:]
-        served = served.view(heads, padded, batch, ck)[:, :seq]
-        if result is None and bool(served.all()):
+        numerator = numerator.view(heads, padded, batch, dh)[:, :seq]
+        denominator = denominator.view(heads, padded, batch, ck)[:, :seq]
+        if served is None:
             result = numerator / denominator  # the usual case: one level did every row
             break
+        served = served.view(heads, padded, batch, ck)[:, :seq]
         # Rows of a later level divide by 1 here, so not even their discarded gradient is NaN
         denominator = torch.where(served, denominator, torch.ones_like(denominator))
         mean = numerator / denominator
@@ -207,6 +209,32 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
 
     # `[batch, seq, heads, dh]`
     return result.permute(2, 1, 0, 3)
+
+
+def block_levels(keys, block_max, causal):
+    r"""The levels $L$ for `keys` `[heads, n_blocks, C, batch, ck]`: yields `(level, served)`,
+    `level` `[heads, n_blocks, 1, batch, ck]`, `served` the rows it serves, or `None` for all.
+
+    Non-causal, one level serves every row: the largest key of all. Causal, the running
+    maximum only rises, so a block's first row has the lowest $\ell$ and its last row the
+    highest. If those are within $\tau$ in every block, which is the usual case, one level,
+    $L_j = \ell$ at block $j$'s last row, serves every row, and $\ell$ is never needed row
+    by row. Otherwise we fall back to `stable_levels` on the rows' own $\ell$."""
+    if not causal:
+        yield block_max, None
+        return
+    # $\ell$ at each block's last row and first row
+    last = block_max.cummax(dim=1).values
+    before = torch.cat([torch.full_like(last[:, :1], float("-inf")), last[:, :-1]], 1)
+    first = torch.maximum(before, keys[:, :, :1].detach())
+    if bool((first > last - TAU).all()):
+        yield last, None
+        return
+    # $\ell$ row by row: the blocks before, then the running maximum inside the block
+    running_max = torch.maximum(before, keys.detach().cummax(dim=2).values)
+    shape = running_max.shape
+    for level, served in stable_levels(running_max.flatten(-2)):
+        yield level.view(*shape[:2], 1, *shape[3:]), served.view(shape)
 
 
 def block_weights(band, s, block, reach, offsets, seq, causal):
@@ -257,39 +285,49 @@ def block_weights(band, s, block, reach, offsets, seq, causal):
 # largest key in it, $\mu$, and rescale by $e^{\mu - L}$ when block $j$ uses it at its
 # level $L$. A level is at least every key before the block, so $e^{\mu - L} \le 1$.
 class FarSums:
-    """Column sums of $[e^K V, e^K]$ over the blocks outside each block's window."""
+    """Sums of $e^K V$ and $e^K$ over the blocks outside each block's window."""
 
-    def __init__(self, block_sums, block_max, reach, causal, per_column):
-        # `block_sums`: `[heads, n_blocks, columns]`, each block shifted by its `block_max`
-        # (`[heads, n_blocks, batch, ck]`)
-        self.per_column, self.causal = per_column, causal
-        n_blocks = block_sums.shape[1]
-        zeros = torch.zeros_like(block_sums[:, :1]).expand(-1, reach + 1, -1)
+    def __init__(self, value_sums, key_sums, block_max, reach, causal):
+        # Per block: `value_sums` `[heads, n_blocks, batch, dh]`, `key_sums` and `block_max`
+        # `[heads, n_blocks, batch, ck]`; each block's sums are shifted by its `block_max`
+        self.causal = causal
+        n_blocks = block_max.shape[1]
         if not causal:
             # Sums over blocks $< j - k$ plus sums over blocks $> j + k$
-            before = torch.cat([zeros, block_sums.cumsum(1)], 1)[:, :n_blocks]
-            after = torch.cat([zeros, block_sums.flip(1).cumsum(1)], 1)[:, :n_blocks].flip(1)
-            self.sums, self.max = before + after, block_max
+            def outside(x):
+                zeros = torch.zeros_like(x[:, :1]).expand(-1, reach + 1, -1, -1)
+                before = torch.cat([zeros, x.cumsum(1)], 1)[:, :n_blocks]
+                after = torch.cat([zeros, x.flip(1).cumsum(1)], 1)[:, :n_blocks].flip(1)
+                return before + after
+
+            self.values, self.keys, self.max = outside(value_sums), outside(key_sums), block_max
             return
         # Causal: walk the blocks, adding block $j - k - 1$ just before block $j$ needs it
-        carried, carried_max = zeros[:, 0], torch.full_like(block_max[:, 0], float("-inf"))
-        all_sums, all_max = [], []
+        carried_values = torch.zeros_like(value_sums[:, 0])
+        carried_keys = torch.zeros_like(key_sums[:, 0])
+        carried_max = torch.full_like(block_max[:, 0], float("-inf"))
+        all_values, all_keys, all_max = [], [], []
         for j in range(n_blocks):
             i = j - reach - 1
             if i >= 0:
                 new_max = torch.maximum(carried_max, block_max[:, i])
-                carried = (carried * per_column(torch.exp(carried_max - new_max))
-                           + block_sums[:, i] * per_column(torch.exp(block_max[:, i] - new_max)))
+                old, new = torch.exp(carried_max - new_max), torch.exp(block_max[:, i] - new_max)
+                carried_values = carried_values * old + value_sums[:, i] * new
+                carried_keys = carried_keys * old + key_sums[:, i] * new
                 carried_max = new_max
-            all_sums.append(carried)
+            all_values.append(carried_values)
+            all_keys.append(carried_keys)
             all_max.append(carried_max)
-        self.sums, self.max = torch.stack(all_sums, 1), torch.stack(all_max, 1)
+        self.values, self.keys, self.max = (torch.stack(x, 1)
+                                            for x in (all_values, all_keys, all_max))
 
     def at(self, level):
-        """The sums at `level` (`[heads, n_blocks, 1, batch, ck]`): `[heads, n_blocks, columns]`."""
+        """The sums at `level` (`[heads, n_blocks, 1, batch, ck]`), as one row per block."""
+        values, keys = self.values.unsqueeze(2), self.keys.unsqueeze(2)
         if not self.causal:
-            return self.sums
-        return self.sums * self.per_column(torch.exp(self.max - level.squeeze(2)))
+            return values, keys
+        scale = torch.exp(self.max.unsqueeze(2) - level)  # $e^{\mu - L} \le 1$
+        return values * scale, keys * scale
 
 
 # ## The layer
