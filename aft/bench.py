@@ -25,12 +25,44 @@ python -m aft.bench            # the full table: a few minutes, mostly labml-nn 
 python -m aft.bench --quick    # T = 1024 and 2048 only
 ```
 
-It prints a table, writes `results/bench.csv` and plots `results/bench.png`.
+It prints a table and writes `results/bench.json`, `.csv`, `.md` and `.png`, which is
+where every number below comes from.
+
+## Results
+
+{{ include ../results/bench.md }}
+
+At $T$ = {{ ../results/bench.json#summary.seq }}, ours is
+{{ ../results/bench.json#summary.labml_over_ours|.0f }} times faster than labml-nn, which
+needs {{ ../results/bench.json#summary.labml_mib_over_ours|.1f }} times our memory, and
+{{ ../results/bench.json#summary.sdpa_over_ours|.0f }} times faster than softmax attention.
+From $T$ = {{ ../results/bench.json#summary.first_seq }} to
+{{ ../results/bench.json#summary.seq }}, a factor of
+{{ ../results/bench.json#summary.growth_of_seq }}, our time grew
+{{ ../results/bench.json#summary.growth }} times: linear, as Table 1 says. labml-nn's
+and SDPA's grew quadratically.
+
+Against the floor, one bare matrix product with the band's arithmetic, we take
+{{ ../results/bench.json#summary.ours_over_floor|.2f }} times as long. The rest is
+the element-wise work around the products (exponentials, scaling, the division) and
+its backward pass. That ratio depends on the memory allocator (see below). With glibc told to
+keep freed memory for reuse (`--reuse-memory`), every method gets faster, the bare product
+most of all, and we take {{ ../results/bench-reuse.json#summary.ours_over_floor|.2f }} times
+the floor ({{ ../results/bench-reuse.json#summary.ours_s|.2f }} s against
+{{ ../results/bench-reuse.json#summary.floor_s|.2f }} s).
+
+Blocks of $s$, $s/2$ and $s/4$ rows took
+{{ ../results/bench.json#blocks.0.seconds|.2f }} s,
+{{ ../results/bench.json#blocks.1.seconds|.2f }} s and
+{{ ../results/bench.json#blocks.2.seconds|.2f }} s at the largest $T$: fewer wasted
+multiply-adds with smaller blocks, but more products and more element-wise passes.
+[AFT-local](local.py) uses $s/2$.
 """
 
 import argparse
 import csv
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -48,14 +80,18 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 # `setup` builds the inputs and whatever the method holds (labml-nn's $T \times T$
 # bias counts: it is memory the method needs), and returns a function that runs one
 # forward and backward pass.
-def setup(method: str, seq: int, d: int, window: int):
+def setup(method: str, seq: int, d: int, window: int, blocks_per_window: int | None = None):
     gen = torch.Generator().manual_seed(0)
 
     def tensor(*shape):
         return torch.randn(*shape, generator=gen).requires_grad_()
 
     if method == "ours":
+        import aft.local
         from aft import aft_local
+
+        if blocks_per_window:
+            aft.local.BLOCKS_PER_WINDOW = blocks_per_window
 
         q, k, v = tensor(1, seq, d), tensor(1, seq, d), tensor(1, seq, d)
         w_band = tensor(seq, window)
@@ -81,17 +117,17 @@ def setup(method: str, seq: int, d: int, window: int):
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
-def measure(method: str, seq: int, d: int, window: int, budget_s: float) -> dict:
+def measure(method: str, seq: int, d: int, window: int, budget_s: float,
+            blocks_per_window: int | None = None) -> dict:
     """Run in this process: the median time of a few runs after one warm-up, and the
     peak resident memory above what the inputs needed."""
     import resource
 
-    # Wake up PyTorch's kernels and autograd once on a small problem, so that their
-    # one-time memory is not counted against the method
-    warm = torch.randn(64, 64, requires_grad=True)
-    (warm @ warm).sigmoid().sum().backward()
+    # Run the method once on a small problem first, so that one-time memory (kernels,
+    # thread pools, autograd's engine) is not counted against it at the size measured
+    setup(method, min(seq, 256), d, min(window, 64), blocks_per_window)()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    run = setup(method, seq, d, window)
+    run = setup(method, seq, d, window, blocks_per_window)
     run()  # warm-up: first-touch allocations and one-time set-up
     times = []
     while not times or (sum(times) < budget_s and len(times) < 5):
@@ -103,11 +139,12 @@ def measure(method: str, seq: int, d: int, window: int, budget_s: float) -> dict
             "peak_mib": (peak - base) / 1024, "runs": len(times)}
 
 
-def measure_in_fresh_process(method, seq, d, window, budget_s) -> dict:
-    code = (f"import json; from aft.bench import measure; "
-            f"print(json.dumps(measure({method!r}, {seq}, {d}, {window}, {budget_s})))")
+def measure_in_fresh_process(method, seq, d, window, budget_s, blocks_per_window=None,
+                              env=None) -> dict:
+    code = (f"import json; from aft.bench import measure; print(json.dumps(measure("
+            f"{method!r}, {seq}, {d}, {window}, {budget_s}, {blocks_per_window})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent.parent)
+                         cwd=Path(__file__).resolve().parent.parent, env=env)
     if out.returncode:
         raise RuntimeError(f"{method} at T={seq} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -117,16 +154,33 @@ def measure_in_fresh_process(method, seq, d, window, budget_s) -> dict:
 #
 # Ratios are what matter on a shared machine: every method ran under the same
 # conditions, one after another, for each $T$.
+#
+# Memory is measured with every large tensor in pages of its own, handed back to the
+# system when the tensor is freed, so that peak resident memory is peak live memory.
+# Each new large tensor then pays to fault its pages in, as glibc's default makes
+# PyTorch do for tensors over 32 MiB. `--reuse-memory` instead tells glibc to keep freed
+# memory for reuse: no faults, so the times show the arithmetic, but the memory numbers
+# then include what the allocator keeps. We report both.
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m aft.bench", description=__doc__.split("\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m aft.bench",
+                                     description="Speed and memory of AFT-local, fwd+bwd.")
     parser.add_argument("--quick", action="store_true", help="T = 1024 and 2048 only")
     parser.add_argument("--d", type=int, default=512, help="channels (default 512)")
     parser.add_argument("--window", type=int, default=256, help="window s (default 256)")
     parser.add_argument("--max-seq", type=int, default=16384, help="largest T (default 16384)")
     parser.add_argument("--budget", type=float, default=3.0,
                         help="seconds of timed runs per measurement, after one warm-up")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for bench.csv/png")
+    parser.add_argument("--reuse-memory", action="store_true",
+                        help="let glibc reuse freed memory instead of returning it")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     args = parser.parse_args(argv)
+    # Every tensor over 64 KiB gets its own pages, returned when it is freed: peak resident
+    # memory is then peak live memory. (glibc's default keeps freed blocks up to 32 MiB,
+    # which would count one method's leftovers as its need.)
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    if args.reuse_memory:
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(2**34), MALLOC_TRIM_THRESHOLD_=str(2**34))
+    name = "bench-reuse" if args.reuse_memory else "bench"
 
     lengths, seq = [], 1024
     while seq <= (2048 if args.quick else args.max_seq):
@@ -136,7 +190,8 @@ def main(argv=None):
     for seq in lengths:
         row = {"seq": seq}
         for method in METHODS:
-            result = measure_in_fresh_process(method, seq, args.d, args.window, args.budget)
+            result = measure_in_fresh_process(method, seq, args.d, args.window, args.budget,
+                                              env=env)
             row[f"{method}_s"] = round(result["seconds"], 4)
             row[f"{method}_mib"] = round(result["peak_mib"], 1)
         row["labml_over_ours"] = round(row["labml_s"] / row["ours_s"], 2)
@@ -148,7 +203,18 @@ def main(argv=None):
     growth = rows[-1]["ours_s"] / rows[0]["ours_s"]
     print(f"\nours: time(T={rows[-1]['seq']}) / time(T={rows[0]['seq']}) = {growth:.1f} "
           f"(T grew {rows[-1]['seq'] // rows[0]['seq']}x)")
-    write_results(rows, args)
+
+    # Block size: rows per block $C \approx s / n$ for $n$ = 1, 2, 4, at the largest $T$
+    blocks = []
+    for n in (1, 2, 4):
+        result = measure_in_fresh_process("ours", lengths[-1], args.d, args.window, args.budget,
+                                          blocks_per_window=n, env=env)
+        blocks.append({"blocks_per_window": n, "seconds": round(result["seconds"], 4),
+                       "peak_mib": round(result["peak_mib"], 1)})
+        print(f"blocks of s/{n} rows: {result['seconds']:.3f} s, {result['peak_mib']:.0f} MiB")
+    summary = dict(rows[-1], growth=round(growth, 1), first_seq=rows[0]["seq"],
+                   growth_of_seq=rows[-1]["seq"] // rows[0]["seq"])
+    write_results(name, rows, summary, blocks, args)
 
 
 def print_row(row, header):
@@ -160,12 +226,31 @@ def print_row(row, header):
     print(" ".join(f"{row[c]:>12}" for c in columns), flush=True)
 
 
-def write_results(rows, args):
+def write_results(name, rows, summary, blocks, args):
+    """`<name>.json` (read by this page's prose), `.csv`, `.md` (a table) and `.png`."""
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "bench.csv", "w", newline="") as f:
+    config = {"d": args.d, "window": args.window, "budget_s": args.budget,
+              "reuse_memory": args.reuse_memory, "threads": torch.get_num_threads(),
+              "torch": torch.__version__}
+    with open(args.out / f"{name}.json", "w") as f:
+        json.dump({"config": config, "rows": rows, "summary": summary, "blocks": blocks}, f,
+                  indent=1)
+        f.write("\n")
+    with open(args.out / f"{name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    lines = ["| T | ours (s) | labml-nn (s) | SDPA (s) | floor (s) | labml-nn / ours "
+             "| SDPA / ours | ours / floor | ours (MiB) | labml-nn (MiB) | SDPA (MiB) |",
+             "|" + "---:|" * 11]
+    for r in rows:
+        lines.append(f"| {r['seq']} | {r['ours_s']:.3f} | {r['labml_s']:.3f} | {r['sdpa_s']:.3f} "
+                     f"| {r['floor_s']:.3f} | {r['labml_over_ours']:.1f}× "
+                     f"| {r['sdpa_over_ours']:.1f}× | {r['ours_over_floor']:.2f}× "
+                     f"| {r['ours_mib']:.0f} | {r['labml_mib']:.0f} | {r['sdpa_mib']:.0f} |")
+    lines += ["", f"![time and memory against T]({name}.png)", ""]
+    (args.out / f"{name}.md").write_text("\n".join(lines))
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,7 +260,8 @@ def write_results(rows, args):
     seqs = [r["seq"] for r in rows]
     for method in METHODS:
         ax_time.plot(seqs, [r[f"{method}_s"] for r in rows], marker="o", label=method)
-        ax_mem.plot(seqs, [r[f"{method}_mib"] for r in rows], marker="o", label=method)
+        if method != "floor":
+            ax_mem.plot(seqs, [r[f"{method}_mib"] for r in rows], marker="o", label=method)
     for ax, label in ((ax_time, "forward + backward (s)"), (ax_mem, "peak memory (MiB)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -185,8 +271,8 @@ def write_results(rows, args):
     ax_time.legend()
     fig.suptitle(f"AFT-local, CPU float32, batch 1, d={args.d}, s={args.window}")
     fig.tight_layout()
-    fig.savefig(args.out / "bench.png", dpi=110, metadata={"Software": None})
-    print(f"wrote {args.out / 'bench.csv'} and {args.out / 'bench.png'}")
+    fig.savefig(args.out / f"{name}.png", dpi=90, metadata={"Software": None})
+    print(f"wrote {name}.json, .csv, .md and .png in {args.out}")
 
 
 if __name__ == "__main__":

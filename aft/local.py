@@ -43,22 +43,25 @@ $$
 $$
 
 and the same without $V$ for the denominator. Cut the sequence into blocks of $C$
-rows. The window of every row of block $j$ lies inside blocks $j-k, \dots, j$ (and
-$j + k$ in non-causal mode) when $C \cdot k \ge s - 1$. So:
+rows, and let $A_{j,b}$ `[C, C]` hold the weights of the rows of block $j$ for the
+keys of block $j - b$: $e^{w_{t,t'}}$ inside the window, 1 for a far key, 0 for a key
+that row may not see (the future, in causal mode). When $C k \ge s - 1$, every row of
+block $j$ finds its whole window in blocks $j - k, \dots, j$ (and up to $j + k$,
+non-causal). So:
 
-* **The window** is a small matrix product per block: weights
-  $A_j$ `[C, (k+1)C]` (equal to $e^{w}$ inside the window, 1 for far keys that
-  happen to fall in these blocks, 0 for future keys), times the stacked columns
-  $[e^K \odot V, \; e^K]$ of those blocks. The weights depend on positions only, so one
-  $A_j$ serves every batch element and channel: the whole band is one batched
-  matrix multiplication, which is what CPUs and GPUs do fastest.
-* **The far keys** of earlier blocks are a running sum carried from block to block,
-  rescaled as the running maximum grows (as online softmax does).
+* **The window** is a sum of small matrix products, one per block offset $b$:
+  $\sum_b A_{j,b} \, [e^K \odot V]_{j-b}$, computed for all blocks $j$ at once. The
+  weights depend on positions only, so one $A_{j,b}$ serves every batch element and
+  channel: the band is batched matrix multiplication, what CPUs and GPUs do fastest.
+* **The far keys** of blocks outside that range enter as whole-block sums, carried
+  from block to block as a running sum (rescaled as the running maximum grows, as
+  online softmax does).
 
-Every term is non-negative: nothing cancels. The paper's form with $e^w - 1$
+With $C \approx s/2$, each row's products touch about $1.5\,s$ keys, for the $s$ it
+needs. Every term is non-negative: nothing cancels. The paper's form with $e^w - 1$
 corrections is equivalent, but subtracts, and loses precision when $w \ll 0$.
-The keys are shifted by *levels* of their running maximum, exactly as in AFT-full,
-so a huge future key never touches an earlier row.
+The keys are shifted by *levels* of their running maximum, as in AFT-full, so a huge
+future key never touches an earlier row.
 """
 
 import math
@@ -69,10 +72,11 @@ from torch import nn
 from aft._checks import check_bias, check_qkv, compute_dtype
 from aft.full import TAU, stable_levels
 
-# Blocks are at least this many rows, so that each matrix product is big enough to
-# run at full speed and the loop over blocks stays short.
-MIN_BLOCK = 64
+# Blocks of $C \approx s / 2$ rows (measured fastest on the benchmark page, against $s$
+# and $s / 4$), and at least 64 rows, so that each matrix product is big enough to run
+# at full speed and the loop over blocks stays short.
 BLOCKS_PER_WINDOW = 2
+MIN_BLOCK = 64
 
 
 def aft_local(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w_band: torch.Tensor,
@@ -127,9 +131,7 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
     if s > seq:
         band = band[..., :seq] if causal else band[..., s - seq: s + seq - 1]
         s = seq
-    # Blocks of $C \approx s/4$ rows: the window then reaches $k = 4$ blocks back, and the
-    # products touch $(k + 1) C \approx 1.25 s$ keys per row instead of the $s$ it needs.
-    # (One block of $s$ rows would need $2s$.)
+    # Block size $C$, and $k$, the number of blocks the window reaches on each side
     block = min(seq, max(math.ceil((s - 1) / BLOCKS_PER_WINDOW), MIN_BLOCK))
     reach = math.ceil((s - 1) / block)
     n_blocks = math.ceil(seq / block)
@@ -192,8 +194,10 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
             if causal:
                 # Those keys were shifted by $\mu_{j-b}$; this level wants $L_j \ge \mu_{j-b}$
                 scale = torch.exp(block_max[:, blocks] - level)
-                block_num, block_den = block_num * scale, block_den * scale
-            numerator, denominator = numerator + block_num, denominator + block_den
+                numerator = torch.addcmul(numerator, block_num, scale)
+                denominator = torch.addcmul(denominator, block_den, scale)
+            else:
+                numerator, denominator = numerator + block_num, denominator + block_den
 
         # Back to `[heads, seq, batch, channels]`, without padding rows, and divide
         numerator = numerator.view(heads, padded, batch, dh)[:, :seq]

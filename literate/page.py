@@ -26,7 +26,7 @@ from pygments.lexers import PythonLexer, get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
-from . import prose, translations
+from . import prose, translations, ui
 from .sections import Section
 
 
@@ -71,38 +71,64 @@ def title(source: Source) -> str:
     return source.path
 
 
-def render(source: Source, site: Site, math_html, strings: dict[str, str] | None = None) -> str:
+def render(source: Source, site: Site, math_html, strings=None, lang: str | None = None,
+           edit_path: str | None = None) -> str:
     """The page's Markdown file: front matter, then the rows as one HTML block.
 
     `math_html(fragment)` returns a formula's KaTeX HTML. `strings` maps English keys to
-    translated HTML; missing keys stay English.
+    translated HTML (a dict), or is a function `key → (html, state)` (`translations.Lookup`);
+    a paragraph not translated (missing, stale, or failing `check`) is shown in English with a
+    small marker saying so. `lang` is the page's language (None: the source language, no
+    markers); `edit_path` is the file the edit button opens (default: the source).
     """
-    strings = strings or {}
+    lookup = strings if callable(strings) else _dict_lookup(strings or {}, lang or "")
     highlighted = _highlight_lines(source.text) if source.path.endswith(".py") else []
     rows, used = [], set()
     for section, rendered in zip(source.sections, source.proses, strict=True):
         anchor = _unique(_anchor(section), used)
-        body = translations.translate(rendered.key, strings) if rendered.key else ""
+        body, state = lookup(rendered.key) if rendered.key else ("", "translated")
         body = _heading_ids(body, rendered.key, used)
         body = _restore(body, rendered.fragments, math_html)
         body = _rewrite_links(body, source.path, site)
         code = _code(section, highlighted, site.blob_url + source.path)
+        classes, marker = "lit-prose", ""
+        if lang and state != "translated":
+            classes += f' lit-untranslated lit-{state}" lang="en'
+            marker = f'<p class="lit-marker" lang="{lang}">{html.escape(ui.t(lang, state))}</p>\n'
+        link_title = html.escape(ui.t(lang or "en", "Link to this section"))
         rows.append(
             f'<section class="lit-row" id="{anchor}">\n'
-            f'<div class="lit-prose"><a class="lit-anchor" href="#{anchor}" '
-            f'title="Link to this section" aria-hidden="true"></a>\n{body}</div>\n'
+            f'<div class="{classes}"><a class="lit-anchor" href="#{anchor}" '
+            f'title="{link_title}" aria-hidden="true"></a>\n{marker}{body}</div>\n'
             f'<div class="lit-code">{code}</div>\n</section>\n'
         )
-    page_title = translations.translate(title(source), strings)
     kind = "literate-md" if source.path.endswith(".md") else "literate-py"
     return (
         "---\n"
-        f"title: {_yaml_string(page_title)}\n"
+        f"title: {_yaml_string(translated_title(source, lookup))}\n"
         "hide: [toc]\n"
-        f"edit_url: {site.edit_url}{source.path}\n"
+        f"edit_url: {site.edit_url}{edit_path or source.path}\n"
         "---\n\n"
         f'<div class="literate {kind}">\n{"".join(rows)}</div>\n'
     )
+
+
+def translated_title(source: Source, strings) -> str:
+    """The page title in the page's language, when its translation is good; else English."""
+    lookup = strings if callable(strings) else _dict_lookup(strings or {}, "")
+    english = title(source)
+    text, state = lookup(english)
+    return html.unescape(re.sub(r"<[^>]+>", "", text)) if state == "translated" else english
+
+
+def _dict_lookup(strings: dict[str, str], lang: str):
+    def lookup(key: str) -> tuple[str, str]:
+        if not strings.get(key):
+            return key, "missing"
+        text = translations.translate(key, strings, lang)
+        return text, "translated" if text != key or strings[key] == key else "invalid"
+
+    return lookup
 
 
 def _restore(body: str, fragments: list[prose.Fragment], math_html) -> str:
@@ -114,6 +140,8 @@ def _restore(body: str, fragments: list[prose.Fragment], math_html) -> str:
             return math_html(fragment)
         if fragment.kind == "code":
             return f"<code>{html.escape(fragment.text, quote=False)}</code>"
+        if fragment.kind in ("data", "include"):
+            return fragment.text  # already HTML: see `prose.resolve_data`
         if fragment.kind == "image":
             return f'<img src="{html.escape(fragment.text)}" alt="{html.escape(fragment.extra)}">'
         return _fence(fragment)

@@ -18,6 +18,7 @@ Three details of that format are reproduced on purpose:
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 
@@ -35,7 +36,8 @@ _MARK_RE = re.compile("\ue000(\\d+)\ue001")
 
 @dataclass(frozen=True)
 class Fragment:
-    """Something cut out of the prose: `math`, `code`, `image` or `fence` (a code block)."""
+    """Something cut out of the prose: `math`, `code`, `image`, `fence` (a code block), or
+    `data` (`{{ file#key }}` or `{{ include file }}`, see `resolve_data`)."""
 
     kind: str
     text: str  # the TeX, the code, the image URL
@@ -61,8 +63,9 @@ def render(path: str, text: str, line: int) -> Prose:
     marked, fragments = protect(path, text, line)
     body = _MARKDOWN.reset().convert(_join_lines(marked)) + "\n"
     for number, fragment in enumerate(fragments):
-        if fragment.kind == "fence" or fragment.text.startswith("\\begin"):
-            body = body.replace(f"<p>{_MARK.format(number)}</p>\n", PLACEHOLDER.format(number))
+        if (fragment.kind == "fence" or fragment.text.startswith("\\begin")
+                or (fragment.kind == "data" and fragment.text.startswith("include "))):
+            body = re.sub(f"<p>{_MARK.format(number)} ?</p>\n", PLACEHOLDER.format(number), body)
     key = _MARK_RE.sub(lambda m: PLACEHOLDER.format(m.group(1)), body)
     return Prose(key, fragments, meta)
 
@@ -160,6 +163,11 @@ def protect(path: str, text: str, line: int) -> tuple[str, list[Fragment]]:
                 raise LiterateError(path, here, "math opened with $ is never closed "
                                     "(write \\$ for a dollar sign)")
             i = cut(Fragment("math", text[i + 1 : end].strip(), line=here), end + 1)
+        elif rest.startswith("{{"):
+            end = text.find("}}", i)
+            if end < 0:
+                raise LiterateError(path, here, "{{ is never closed by }}")
+            i = cut(Fragment("data", text[i + 2 : end].strip(), line=here), end + 2)
         elif rest.startswith("!["):
             image = re.match(r"!\[([^\]\n]*)\]\(([^)\s]+)\)", rest)
             if image:
@@ -174,7 +182,7 @@ def protect(path: str, text: str, line: int) -> tuple[str, list[Fragment]]:
     return _drop_math_indent("".join(out)), fragments
 
 
-_SPECIAL = set("\\`$!")
+_SPECIAL = set("\\`$!{")
 
 
 def _closing_dollar(text: str, start: int) -> int:
@@ -226,3 +234,60 @@ def _join_lines(text: str) -> str:
     if text.endswith("\n") and len(lines) > 1 and lines[-2]:
         out[-2] = " "  # the newline ending the last line (labml keeps it, as a space)
     return "".join(out)
+
+
+# ## Numbers from measured files
+#
+# Prose must never type a measured number by hand, where it would go stale. Instead it
+# names the file and the value: `{{ ../results/compare.json#local.val_loss|.3f }}` is the
+# value at that (dotted) key of a JSON file, formatted with Python's format spec after `|`;
+# `{{ include ../results/bench.md }}` inserts a whole Markdown file (a table, a plot).
+# Paths are relative to the source file. Both are placeholders, so a translation never
+# goes stale when only a number changes.
+def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
+    """Replace each `data` fragment's spec by its HTML, reading files under `root`."""
+    from pathlib import Path
+
+    out = []
+    for fragment in fragments:
+        if fragment.kind != "data":
+            out.append(fragment)
+            continue
+        spec = fragment.text
+        include = spec.startswith("include ")
+        target, _, rest = spec.removeprefix("include ").strip().partition("#")
+        file = (Path(root) / path).parent / target
+        try:
+            content = file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise LiterateError(path, fragment.line, f"{{{{ {spec} }}}}: cannot read {target}: "
+                                f"{error.strerror}") from None
+        if include:
+            content = _inline_images(content, file.parent)
+            html_text = markdown.markdown(content, extensions=["tables"])
+            out.append(Fragment("include", html_text, True, line=fragment.line))
+            continue
+        key, _, spec_format = rest.partition("|")
+        try:
+            value = json.loads(content)
+            for part in key.split("."):
+                value = value[int(part)] if isinstance(value, list) else value[part]
+            text = format(value, spec_format)
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            raise LiterateError(path, fragment.line, f"{{{{ {spec} }}}}: no value {key!r} in "
+                                f"{target} ({type(error).__name__}: {error})") from None
+        out.append(Fragment("data", html.escape(text), line=fragment.line))
+    return out
+
+
+def _inline_images(text: str, folder) -> str:
+    """Images of an included file become data: URLs, so the page needs no extra files."""
+    import base64
+
+    def inline(match: re.Match) -> str:
+        image = folder / match.group(2)
+        kind = "svg+xml" if image.suffix == ".svg" else image.suffix.lstrip(".")
+        data = base64.b64encode(image.read_bytes()).decode("ascii")
+        return f"![{match.group(1)}](data:image/{kind};base64,{data})"
+
+    return re.sub(r"!\[([^\]\n]*)\]\(([^)\s:]+)\)", inline, text)

@@ -12,6 +12,7 @@ reproducible: two clean builds give byte-identical files (MkDocs takes its dates
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import posixpath
@@ -20,25 +21,32 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from . import page, prose, sections, translations
+from . import page, prose, sections, translations, ui
 from .math import Katex
 from .sections import LiterateError
 
 
 @dataclass
 class Config:
-    """The parts of `mkdocs.yml` the renderer reads: the page order and the repository URLs."""
+    """The parts of `mkdocs.yml` the renderer reads: page order, languages, repository URLs."""
 
     root: Path
     pages: list[str]
     site: page.Site
+    languages: dict[str, str] = field(default_factory=lambda: {"en": "English"})
+    site_url: str = ""
+
+    @property
+    def source_language(self) -> str:
+        """The language the sources are written in: the first listed; built at the root."""
+        return next(iter(self.languages))
 
     @classmethod
     def load(cls, root: Path) -> Config:
@@ -46,27 +54,39 @@ class Config:
         try:
             data = yaml.safe_load(file.read_text(encoding="utf-8"))
             pages = list(data["extra"]["literate"]["pages"])
-        except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+            languages = dict(data["extra"]["literate"].get("languages") or {"en": "English"})
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as error:
             raise LiterateError(str(file), 0, f"needs extra.literate.pages: {error}") from None
         repo = data.get("repo_url", "").rstrip("/") + "/"
         edit = data.get("edit_uri", "edit/main/")
         blob = edit.replace("edit/", "blob/", 1)
         site = page.Site({p: page.page_path(p) for p in pages}, repo + blob, repo + edit)
-        return cls(root, pages, site)
+        return cls(root, pages, site, languages, (data.get("site_url") or "").rstrip("/") + "/")
 
 
-def build(root: Path, lang: str = "en", site_dir: Path | None = None,
-          cache_dir: Path | None = None) -> int:
+STATUS_PAGE = "translation-status.md"
+
+
+def build(root: Path, site_dir: Path | None = None, cache_dir: Path | None = None,
+          languages: list[str] | None = None, report: list[str] | None = None) -> int:
     """Build `site/` from clean; return the number of listed sources that were missing.
 
-    A missing source is skipped with an error message (sources appear as the book is written);
-    any other problem raises `LiterateError` and leaves the old site untouched. Tests pass
-    their own `site_dir` and `cache_dir` (default `site/` and `build/`).
+    One MkDocs build per language: the source language at the root of the site, each other
+    language listed under `extra.literate.languages` in `site/<lang>/`, every page with a
+    switcher to the same page in the other languages. A missing source is skipped with an
+    error message (sources appear as the book is written); a translation that fails `check`
+    is reported and its paragraph shown in English; any other problem raises `LiterateError`
+    and leaves the old site untouched. Tests pass their own `site_dir` and `cache_dir`
+    (default `site/` and `build/`), may build fewer `languages`, and may pass a `report`
+    list to collect the rejected translations.
     """
     site_dir = site_dir or root / "site"
     cache_dir = cache_dir or root / "build"
     started = time.perf_counter()
     config = Config.load(root)
+    if languages is not None:
+        config.languages = {k: v for k, v in config.languages.items()
+                            if k in languages or k == config.source_language}
     present = [p for p in config.pages if (root / p).is_file()]
     for missing in sorted(set(config.pages) - set(present)):
         print(f"literate: error: {missing}: listed in mkdocs.yml but not found; page skipped",
@@ -80,27 +100,125 @@ def build(root: Path, lang: str = "en", site_dir: Path | None = None,
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tmp-", dir=cache_dir))
+    rejected: list[str] = []
     try:
-        docs = work / "docs" / lang
-        _copy_hand_written(root / "docs", docs, skip=set(present))
-        _copy_katex_assets(root / "node_modules" / "katex" / "dist", docs / "assets" / "katex")
-        nav = []
-        for source in sources:
-            strings = translations.load(root, lang, source.path) if lang != "en" else {}
-            text = page.render(source, config.site, katex.html, strings)
-            target = docs / config.site.pages[source.path]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-            nav.append({page.title(source): config.site.pages[source.path]})
-        _mkdocs(root, docs, work / "site", nav)
+        status = _translation_status(root, config, sources)
+        for lang in config.languages:
+            rejected += _build_language(root, config, lang, sources, katex, work, status)
         check_links(work / "site")
         _replace(work / "site", site_dir)
-        _replace(docs, cache_dir / "docs" / lang)
+        for lang in config.languages:
+            _replace(work / "docs" / lang, cache_dir / "docs" / lang)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if report is not None:
+        report += rejected
+    for problem in rejected:
+        print(f"literate: warning: {problem}", file=sys.stderr)
     seconds = time.perf_counter() - started
-    print(f"literate: built {site_dir} ({len(sources)} pages) in {seconds:.1f} s", file=sys.stderr)
+    print(f"literate: built {site_dir} ({len(sources)} pages, {len(config.languages)} "
+          f"languages) in {seconds:.1f} s", file=sys.stderr)
     return len(config.pages) - len(present)
+
+
+def _build_language(root: Path, config: Config, lang: str, sources: list[page.Source],
+                    katex: Katex, work: Path, status: dict) -> list[str]:
+    """Write one language's pages and let MkDocs build them; return rejected translations."""
+    source_language = lang == config.source_language
+    docs = work / "docs" / lang
+    _copy_hand_written(root / "docs", docs, skip=set(config.site.pages))
+    _copy_katex_assets(root / "node_modules" / "katex" / "dist", docs / "assets" / "katex")
+    nav, rejected = [], []
+    for source in sources:
+        lookup = None if source_language else translations.lookup(root, lang, source.path)
+        edit = None
+        if lookup is not None and lookup.catalog is not None:
+            edit = lookup.catalog.file.relative_to(root).as_posix()
+        text = page.render(source, config.site, katex.html, lookup,
+                           None if source_language else lang, edit)
+        target = docs / config.site.pages[source.path]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        nav.append({page.translated_title(source, lookup or {}): config.site.pages[source.path]})
+        rejected += lookup.rejected if lookup is not None else []
+    if len(config.languages) > 1:
+        (docs / STATUS_PAGE).write_text(_status_page(config, lang, status), encoding="utf-8")
+        nav.append({ui.t(lang, "Translation status"): STATUS_PAGE})
+    out = work / "site" if source_language else work / "site" / lang
+    _mkdocs(root, docs, out, nav, _language_options(root, config, lang))
+    return list(dict.fromkeys(rejected))
+
+
+def _language_options(root: Path, config: Config, lang: str) -> dict:
+    """What differs between the languages' MkDocs runs: theme language, URLs, switcher."""
+    data = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8"))
+    source = config.source_language
+
+    def prefix(code: str) -> str:
+        return "" if code == source else f"{code}/"
+
+    here = "" if lang == source else "../"
+    alternate = [{"name": name, "lang": code, "link": here + prefix(code),
+                  "url": config.site_url + prefix(code)}
+                 for code, name in config.languages.items()]
+    theme = {**data.get("theme", {}), "language": lang}
+    extra = {**data.get("extra", {}), "alternate": alternate if len(alternate) > 1 else []}
+    options = {"theme": theme, "extra": extra}
+    if lang != source:
+        options["site_url"] = config.site_url + prefix(lang)
+    return options
+
+
+def _translation_status(root: Path, config: Config, sources: list[page.Source]) -> dict:
+    """language → [PageStatus] for the generated status page."""
+    result = {}
+    for lang in list(config.languages)[1:]:
+        rows = []
+        for source in sources:
+            keys = translations.ordered_keys(source.path, source.text)
+            try:
+                catalog = translations.Catalog.read(translations.file_of(root, lang, source.path))
+            except LiterateError:
+                catalog = translations.Catalog(Path())
+            rows.append(translations.status(catalog, keys, lang, source.path))
+        result[lang] = rows
+    return result
+
+
+def _status_page(config: Config, lang: str, status: dict) -> str:
+    """The generated "Translation status" page, in the page's language."""
+
+    def t(text: str) -> str:
+        return html.escape(ui.t(lang, text))
+
+    parts = [f"---\ntitle: {page._yaml_string(ui.t(lang, 'Translation status'))}\n---\n\n",
+             f"# {t('Translation status')}\n\n{t('status intro')}\n\n"]
+    for code, rows in status.items():
+        heads = ["Page", "Translated", "Missing", "Stale", "Orphaned", "Invalid", "%"]
+        parts.append(f'<h2 id="{code}">{html.escape(config.languages[code])} ({code})</h2>\n')
+        parts.append('<table class="lit-status">\n<thead><tr>'
+                     + "".join(f"<th>{t(h)}</th>" for h in heads) + "</tr></thead>\n<tbody>\n")
+        total = translations.PageStatus(t("Total"), 0, 0, 0, 0, 0)
+        for row in rows:
+            link = config.site.pages[row.source][: -len(".md")] + ".html"
+            if code != config.source_language:
+                link = (f"{code}/" if lang == config.source_language else "") + link
+            if lang != config.source_language and code != lang:
+                link = "../" + link
+            name = f'<a href="{html.escape(link)}"><code>{html.escape(row.source)}</code></a>'
+            parts.append(_status_row(name, row))
+            for field_name in ("translated", "missing", "stale", "orphaned", "invalid"):
+                setattr(total, field_name, getattr(total, field_name) + getattr(row, field_name))
+        parts.append(_status_row(f"<strong>{t('Total')}</strong>", total))
+        parts.append("</tbody>\n</table>\n\n")
+    parts.append(f"{t('help')}\n")
+    return "".join(parts)
+
+
+def _status_row(name: str, row) -> str:
+    cells = [row.translated, row.missing, row.stale, row.orphaned, row.invalid,
+             f"{row.percent:.0f}"]
+    return f"<tr><td>{name}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n"
 
 
 def _read(root: Path, path: str) -> page.Source:
@@ -111,6 +229,8 @@ def _read(root: Path, path: str) -> page.Source:
         raise LiterateError(path, 0, f"cannot read: {error}") from None
     split = sections.split(path, text)
     proses = [prose.render(path, s.prose, s.prose_line) for s in split]
+    for rendered in proses:
+        rendered.fragments = prose.resolve_data(root, path, rendered.fragments)
     return page.Source(path, text, split, proses)
 
 
@@ -132,7 +252,7 @@ def _copy_katex_assets(dist: Path, target: Path) -> None:
     shutil.copytree(dist / "fonts", target / "fonts")
 
 
-def _mkdocs(root: Path, docs: Path, site: Path, nav: list) -> None:
+def _mkdocs(root: Path, docs: Path, site: Path, nav: list, options: dict | None = None) -> None:
     """Let MkDocs Material assemble the pages, strictly: any warning fails the build."""
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.config import load_config
@@ -143,7 +263,7 @@ def _mkdocs(root: Path, docs: Path, site: Path, nav: list) -> None:
     logging.getLogger("mkdocs").setLevel(logging.WARNING)
     try:
         config = load_config(str(root / "mkdocs.yml"), docs_dir=str(docs), site_dir=str(site),
-                             nav=nav, strict=True)
+                             nav=nav, strict=True, **(options or {}))
         mkdocs_build(config)
     except MkDocsException as error:
         raise LiterateError("mkdocs.yml", 0, f"MkDocs failed: {error}") from None
@@ -196,7 +316,7 @@ def check_links(site: Path) -> None:
         pages[file.relative_to(site).as_posix()] = parser
     broken = []
     for name, parser in pages.items():
-        if name == "404.html":  # its links are absolute to the site's root, by design
+        if name.endswith("404.html"):  # its links are absolute to the site's root, by design
             continue
         for line, url in parser.urls:
             parts = urlsplit(url)
