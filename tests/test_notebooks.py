@@ -1,0 +1,181 @@
+"""The notebooks: pairs in sync, every notebook runs at smoke size, pages show them.
+
+Executing a notebook starts a kernel and imports torch: a few seconds each. They run in one
+pytest process one after another, each timed against `notebook.TIME_LIMIT_S`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from literate import notebook, page, prose, site, translations
+
+ROOT = Path(__file__).resolve().parents[1]
+PAIRS = notebook.pairs(ROOT)
+NAMES = [py.stem for py, _ in PAIRS]
+
+
+def test_there_are_the_three_notebooks():
+    assert {"aft_local_from_scratch", "train_char_model", "speed_and_memory"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pair_in_sync(name):
+    py = ROOT / "notebooks" / f"{name}.py"
+    assert notebook.out_of_sync(py, py.with_suffix(".ipynb")) is None, (
+        f"run: python -m literate.notebook execute {name}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_shape(name):
+    """Colab install cell first, a parameters cell, a title, and committed outputs."""
+    nb = notebook.read(name, (ROOT / "notebooks" / f"{name}.ipynb").read_text("utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    first = notebook._source(code[0])
+    assert "google.colab" in first and "pip" in first
+    assert any("parameters" in c["metadata"].get("tags", []) for c in code)
+    assert nb["cells"][0]["cell_type"] == "markdown"
+    assert notebook._source(nb["cells"][0]).startswith("# ")
+    outputs = [o for c in code for o in c["outputs"]]
+    assert outputs, "the .ipynb must be committed executed (python -m literate.notebook execute)"
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    assert nb["metadata"]["jupytext"]["formats"] == "ipynb,py:percent"
+
+
+def test_out_of_sync_is_detected(tmp_path):
+    py, ipynb = PAIRS[0]
+    (tmp_path / "a.py").write_text(py.read_text("utf-8").replace("# %% [markdown]\n# ## ",
+                                                                 "# %% [markdown]\n# ### ", 1))
+    (tmp_path / "a.ipynb").write_text(ipynb.read_text("utf-8"))
+    assert "differs" in notebook.out_of_sync(tmp_path / "a.py", tmp_path / "a.ipynb")
+    assert "missing" in notebook.out_of_sync(tmp_path / "a.py", tmp_path / "b.ipynb")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_executes_at_smoke_size(name):
+    """Every cell runs, on the CPU, at smoke size, in time; a failing cell raises."""
+    nb, seconds, injected = notebook.execute(ROOT / "notebooks" / f"{name}.py", ROOT,
+                                             notebook.SMOKE, timeout=notebook.TIME_LIMIT_S)
+    print(f"{name}: {seconds:.1f} s at smoke size")
+    assert seconds < notebook.TIME_LIMIT_S
+    assert all(c.metadata.get("tags") != ["injected-parameters"] for c in nb.cells)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    if "SIZE" in injected:
+        assert "size 'smoke' on cpu" in text
+    assert "Traceback" not in text
+
+
+def test_inject_after_parameters_cell_only_known_names():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("SIZE = 'auto'\nN = 3"),
+                                         nbformat.v4.new_code_cell("print(SIZE)")])
+    assert notebook.inject(nb, {"SIZE": "smoke"}) is None  # no parameters cell yet
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    assert notebook.inject(nb, {"SIZE": "smoke", "OTHER": 1}) == 1
+    assert nb.cells[1].source == "# Parameters\nSIZE = 'smoke'"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages
+
+
+def _source(name: str) -> page.Source:
+    return site._read(ROOT, f"notebooks/{name}.ipynb")
+
+
+def _site() -> page.Site:
+    return site.Config.load(ROOT).site
+
+
+def test_colab_url_from_repo_url():
+    config = site.Config.load(ROOT)
+    import yaml
+
+    repo = yaml.safe_load((ROOT / "mkdocs.yml").read_text("utf-8"))["repo_url"]
+    owner_repo = repo.rstrip("/").removeprefix("https://github.com/")
+    assert notebook.colab_url(config.site, "notebooks/x.ipynb") == (
+        f"https://colab.research.google.com/github/{owner_repo}/blob/main/notebooks/x.ipynb")
+
+
+def test_keys_are_the_markdown_cells_through_the_prose_pipeline():
+    name = "aft_local_from_scratch"
+    path = f"notebooks/{name}.ipynb"
+    nb = notebook.read(path, (ROOT / path).read_text("utf-8"))
+    markdown = [notebook._source(c) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    keys = translations.ordered_keys(path, (ROOT / path).read_text("utf-8"))
+    assert keys[0] == "AFT-local from scratch"  # the title, as for any page
+    for text in markdown:
+        assert prose.render(path, text, 1).key in keys
+    assert translations.file_of(ROOT, "si", path) == ROOT / f"translations/si/notebooks/{name}.json"
+
+
+def _fake_math(fragment):
+    return f"<span class=katex>{fragment.text}</span>"
+
+
+def test_page_shows_cells_outputs_and_colab_link():
+    source = _source("train_char_model")
+    html = notebook.render(source, _site(), _fake_math, None, None, None,
+                           "https://aft-annotated.github.io/aft-annotated/")
+    assert 'href="https://colab.research.google.com/github/' in html
+    assert "notebooks/train_char_model.ipynb" in html
+    assert "edit/main/notebooks/train_char_model.py" in html  # the source people edit
+    assert '<img src="data:image/png;base64,' in html  # the loss plot
+    assert 'class="lit-nb-stream lit-nb-stdout"' in html  # printed text
+    assert '<h1 id="train-a-character-model">' in html
+    assert 'href="../aft/train.html"' in html  # absolute site link made relative
+    assert '<span class="kn">from</span>' in html  # highlighted code
+    assert 'class="lit-nb-note"' in html  # outputs at smoke size, said so
+
+
+def test_page_uses_translations_and_marks_the_rest():
+    source = _source("aft_local_from_scratch")
+    first = source.proses[0].key
+    strings = {first: first.replace("AFT-local from scratch", "මුල සිට AFT-local"),
+               "AFT-local from scratch": "මුල සිට AFT-local"}
+    html = notebook.render(source, _site(), _fake_math, strings, "si")
+    assert 'title: "මුල සිට AFT-local"' in html
+    assert "<h1 id=\"aft-local-from-scratch\">මුල සිට AFT-local</h1>" in html
+    assert "Colab හි විවෘත කරන්න" in html
+    assert "lit-untranslated lit-missing" in html  # the cells not translated yet
+
+
+def test_outputs_are_rendered_safely():
+    from nbformat import v4
+
+    outputs = [v4.new_output("stream", name="stdout", text="a <b>\r\x1b[31mc\x1b[0m\n"),
+               v4.new_output("execute_result", data={"text/plain": "1 < 2"}, execution_count=1),
+               v4.new_output("display_data", data={"text/html": "<script>x</script>",
+                                                   "text/plain": "<Figure>"})]
+    html = "".join(notebook._output(o) for o in outputs)
+    assert "<b>" not in html and "<script>" not in html and "\x1b" not in html
+    assert ">c</code>" in html and "1 &lt; 2" in html and "&lt;Figure&gt;" in html
+
+
+def test_translation_files_for_notebooks_hold_their_keys():
+    """translations/<lang>/notebooks/<name>.json exist and list every paragraph."""
+    config = site.Config.load(ROOT)
+    for lang in list(config.languages)[1:]:
+        for name in NAMES:
+            path = f"notebooks/{name}.ipynb"
+            file = translations.file_of(ROOT, lang, path)
+            assert file.is_file(), f"run: python -m literate translate update {lang}"
+            keys = translations.ordered_keys(path, (ROOT / path).read_text("utf-8"))
+            assert set(keys) <= set(json.loads(file.read_text("utf-8")))
+
+
+def test_built_site_has_notebook_pages_and_index(built_site):
+    config = site.Config.load(ROOT)
+    for prefix in ["", *(f"{lang}/" for lang in list(config.languages)[1:])]:
+        index = (built_site.path / prefix / "notebooks" / "index.html").read_text("utf-8")
+        for name in NAMES:
+            assert f'href="{name}.html"' in index
+            assert re.search(f'href="https://colab.research.google.com/github/[^"]+/blob/main/'
+                             f'notebooks/{name}.ipynb"', index)
+            assert (built_site.path / prefix / "notebooks" / f"{name}.html").is_file()
