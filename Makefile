@@ -6,7 +6,7 @@ VENV := .venv
 export NO_MKDOCS_2_WARNING := 1
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint serve build bench chromium clean
+.PHONY: setup test lint serve build bench notebooks chromium clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -53,6 +53,10 @@ serve: setup
 
 bench: setup
 	$(PY) -m aft.bench
+
+# Re-execute the notebooks at smoke size and store their outputs (the site shows them).
+notebooks: setup
+	$(PY) -m literate.notebook execute
 
 clean:
 	rm -rf site build test-artifacts
