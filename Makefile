@@ -6,7 +6,7 @@ VENV := .venv
 export NO_MKDOCS_2_WARNING := 1
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint serve build bench notebooks chromium clean
+.PHONY: setup test lint serve build bench notebooks translations chromium clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -41,6 +41,7 @@ lint: setup
 # The one command that runs every test.
 test: setup chromium
 	$(PY) -m ruff check .
+	$(PY) -m literate translate check
 	$(PY) -m pytest -q
 
 # Build the site into site/ (for deployment).
@@ -53,6 +54,11 @@ serve: setup
 
 bench: setup
 	$(PY) -m aft.bench
+
+# Add new English paragraphs to every language's files, and show what is left to do.
+translations: setup
+	$(PY) -m literate translate update
+	$(PY) -m literate translate status
 
 # Re-execute the notebooks at smoke size and store their outputs (the site shows them).
 notebooks: setup

@@ -3,8 +3,10 @@ r"""
 
 The paper's Table 1 promises AFT-local $O(T s d)$ time and $O(T d)$ memory. This page
 measures whether our implementation keeps that promise, against three others, for
-forward plus backward (training) on this machine's CPU, float32, batch 1,
-$d = 512$, window $s = 256$, $T$ from 1024 to 16384:
+forward plus backward (training) on this machine's CPU, float32, batch 1, $d$ =
+{{ ../results/bench.json#config.d }} channels, a window of $s$ =
+{{ ../results/bench.json#config.window }}, and $T$ from
+{{ ../results/bench.json#rows.0.seq }} to {{ ../results/bench.json#summary.seq }}:
 
 * **ours**, `aft_local` (causal), on the [AFT-local](local.py) page;
 * **labml-nn**, the `AFTLocal` of the widely read annotated implementations, with its

@@ -4,10 +4,14 @@ The flow runs one way, one module per step:
 
     sections      split a source into (prose, code) rows          sections.py
     prose         Markdown → HTML with placeholders = the key      prose.py
-    translations  key → translated HTML (English where missing)    translations.py
+    translations  key → checked translated HTML (English otherwise) translations.py
     math          placeholders → static KaTeX HTML, cached          math.py
     page          rows of (prose | highlighted code), anchors       page.py
-    site          docs dir → MkDocs Material → site/, checks        site.py
+    site          docs dir → MkDocs Material → site/, site/<lang>/  site.py
+
+Beside the flow: `workflow.py` is the translators' tool (`python -m literate translate …`:
+update, status, check, prune, todo, PO export/import) and `ui.py` the few words the renderer
+itself writes on a page, per language.
 
 It knows nothing about the project it renders: the pages, their order and the repository's
 URLs come from `mkdocs.yml` (`extra.literate`, `repo_url`, `edit_uri`).

@@ -1,4 +1,8 @@
-"""The command line: `python -m literate sections FILE | keys FILE | build | serve`."""
+"""The command line: `python -m literate sections FILE | keys FILE | build | serve | translate …`.
+
+`translate` has its own commands (see `workflow`): update, status, check, prune, todo,
+export-po, import-po.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import prose, sections, site, translations
+from . import prose, sections, site, translations, workflow
 from .sections import LiterateError
 
 
@@ -27,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="exit 0 even if a page listed in mkdocs.yml is missing")
     serve = commands.add_parser("serve", help="build, serve on 127.0.0.1 and rebuild on change")
     serve.add_argument("--port", type=int, default=8000)
+    _translate_parser(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "sections":
@@ -34,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "keys":
             text = _read(args.file)
             print(json.dumps(translations.keys_of(args.file, text), indent=1, ensure_ascii=False))
+        elif args.command == "translate":
+            return workflow.main(Path.cwd(), args)
         elif args.command == "build":
             missing = site.build(Path.cwd())
             return 1 if missing and not args.allow_missing else 0
@@ -43,6 +50,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"literate: error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _translate_parser(commands) -> None:
+    translate = commands.add_parser("translate", help="the translation workflow",
+                                    description=workflow.__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = translate.add_subparsers(dest="action", required=True)
+    helps = {
+        "update": "add new paragraphs as missing; keep edited ones' translations as stale",
+        "status": "translated / missing / stale / orphaned per language and page",
+        "check": "validate every translation file (non-zero exit on any problem)",
+        "prune": "delete translations of paragraphs that no longer exist",
+        "todo": "print a page's missing and stale paragraphs as JSON",
+        "export-po": "write gettext PO files (one per page)",
+    }
+    for name, text in helps.items():
+        action = actions.add_parser(name, help=text)
+        action.add_argument("lang", nargs="*" if name != "todo" else 1,
+                            help="language codes (default: every language in mkdocs.yml)")
+    actions.choices["status"].add_argument("--json", action="store_true")
+    actions.choices["check"].add_argument("--fix", action="store_true",
+                                          help="normalise spelling (Sinhala ZWJ) in place")
+    actions.choices["todo"].add_argument("page", help="a source path, e.g. aft/local.py")
+    actions.choices["export-po"].add_argument("--out", default="build/po",
+                                              help="folder for <lang>/<page>.po")
+    import_po = actions.add_parser("import-po", help="read PO files back into the JSON files")
+    import_po.add_argument("files", nargs="+")
 
 
 def _read(path: str) -> str:
@@ -67,7 +101,7 @@ def _serve(root: Path, port: int) -> int:
     """Serve site/ and rebuild when a source changes (polling: simple and portable)."""
 
     def snapshot() -> dict:
-        folders = [root / "aft", root / "docs"]
+        folders = [root / "aft", root / "docs", root / "translations"]
         watched = [root / "mkdocs.yml", *(p for d in folders for p in d.rglob("*"))]
         return {p: p.stat().st_mtime_ns for p in watched if p.is_file()}
 

@@ -63,6 +63,10 @@ def split(path: str, text: str) -> list[Section]:
     """Sections of a source file, chosen by its extension."""
     if path.endswith(".md"):
         return [Section("markdown", text.replace("\r\n", "\n"), 1)] if text.strip() else []
+    if path.endswith(".ipynb"):  # a notebook: one section per cell
+        from .notebook import split as split_notebook
+
+        return split_notebook(path, text)
     return split_python(path, text)
 
 

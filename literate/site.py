@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from . import page, prose, sections, translations, ui
+from . import notebook, page, prose, sections, translations, ui
 from .math import Katex
 from .sections import LiterateError
 
@@ -92,6 +92,8 @@ def build(root: Path, site_dir: Path | None = None, cache_dir: Path | None = Non
         print(f"literate: error: {missing}: listed in mkdocs.yml but not found; page skipped",
               file=sys.stderr)
     config.site.pages = {p: config.site.pages[p] for p in present}
+    if len(config.languages) > 1:  # the generated status page, so that prose can link to it
+        config.site.pages[f"docs/{STATUS_PAGE}"] = STATUS_PAGE
 
     sources = [_read(root, path) for path in present]
     katex = Katex(root / "node_modules", cache_dir / "katex-cache.json")
@@ -134,13 +136,18 @@ def _build_language(root: Path, config: Config, lang: str, sources: list[page.So
         edit = None
         if lookup is not None and lookup.catalog is not None:
             edit = lookup.catalog.file.relative_to(root).as_posix()
-        text = page.render(source, config.site, katex.html, lookup,
-                           None if source_language else lang, edit)
+        if notebook.is_notebook(source.path):
+            text = notebook.render(source, config.site, katex.html, lookup,
+                                   None if source_language else lang, edit, config.site_url)
+        else:
+            text = page.render(source, config.site, katex.html, lookup,
+                               None if source_language else lang, edit)
         target = docs / config.site.pages[source.path]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         nav.append({page.translated_title(source, lookup or {}): config.site.pages[source.path]})
         rejected += lookup.rejected if lookup is not None else []
+    nav = notebook.add_index(root, config, lang, sources, katex.html, docs, nav)
     if len(config.languages) > 1:
         (docs / STATUS_PAGE).write_text(_status_page(config, lang, status), encoding="utf-8")
         nav.append({ui.t(lang, "Translation status"): STATUS_PAGE})

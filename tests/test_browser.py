@@ -6,52 +6,23 @@ failure: CI must never pass by testing less. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import serve
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing (install Debian's chromium: make chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def server(built_site):
     """The built site over HTTP on 127.0.0.1 (search needs http://, not file://)."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(built_site.path))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
+    with serve(built_site.path) as url:
+        yield url
 
 
 class Visit:
@@ -80,8 +51,11 @@ class Visit:
 
 
 def literate_pages(site: Path) -> list[str]:
+    """The English literate pages (each language's copy is in site/<lang>/, tested apart)."""
+    languages = {p.parent.name for p in site.glob("*/sitemap.xml")}
     return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
-                  if "literate-py" in p.read_text(encoding="utf-8"))
+                  if p.relative_to(site).parts[0] not in languages
+                  and "literate-py" in p.read_text(encoding="utf-8"))
 
 
 # The first row with both prose and code, and the boxes of its two halves.
