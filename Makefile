@@ -6,7 +6,7 @@ VENV := .venv
 export NO_MKDOCS_2_WARNING := 1
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint serve build bench notebooks translations chromium clean
+.PHONY: setup test lint serve build bench compare notebooks translations chromium clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -54,6 +54,11 @@ serve: setup
 
 bench: setup
 	$(PY) -m aft.bench
+	$(PY) -m aft.bench --reuse-memory
+
+# AFT-local against softmax attention: training, speed, memory, generation (~10 minutes).
+compare: setup
+	$(PY) -m aft.compare
 
 # Add new English paragraphs to every language's files, and show what is left to do.
 translations: setup

@@ -241,7 +241,8 @@ def _join_lines(text: str) -> str:
 # Prose must never type a measured number by hand, where it would go stale. Instead it
 # names the file and the value: `{{ ../results/compare.json#local.val_loss|.3f }}` is the
 # value at that (dotted) key of a JSON file, formatted with Python's format spec after `|`;
-# `{{ include ../results/bench.md }}` inserts a whole Markdown file (a table, a plot).
+# `{{ include ../results/bench.md }}` inserts a whole Markdown file (a table, a plot), an
+# image (`.png`, `.svg`) or a text file (`.txt`, shown as it is).
 # Paths are relative to the source file. Both are placeholders, so a translation never
 # goes stale when only a number changes.
 def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
@@ -258,10 +259,20 @@ def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
         target, _, rest = spec.removeprefix("include ").strip().partition("#")
         file = (Path(root) / path).parent / target
         try:
-            content = file.read_text(encoding="utf-8")
+            content = "" if file.suffix in _IMAGES else file.read_text(encoding="utf-8")
+            if include and file.suffix in _IMAGES:
+                # A plot: inlined as a data: URL, so the page needs no extra file
+                image = _inline_images(f"![{file.stem}]({file.name})", file.parent)
+                content = markdown.markdown(image)
+                out.append(Fragment("include", content, True, line=fragment.line))
+                continue
         except OSError as error:
             raise LiterateError(path, fragment.line, f"{{{{ {spec} }}}}: cannot read {target}: "
                                 f"{error.strerror}") from None
+        if include and file.suffix == ".txt":
+            text_html = f"<pre><code>{html.escape(content)}</code></pre>"
+            out.append(Fragment("include", text_html, True, line=fragment.line))
+            continue
         if include:
             content = _inline_images(content, file.parent)
             html_text = markdown.markdown(content, extensions=["tables"])
@@ -278,6 +289,9 @@ def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
                                 f"{target} ({type(error).__name__}: {error})") from None
         out.append(Fragment("data", html.escape(text), line=fragment.line))
     return out
+
+
+_IMAGES = {".png", ".svg", ".jpg", ".jpeg", ".gif"}
 
 
 def _inline_images(text: str, folder) -> str:

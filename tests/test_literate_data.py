@@ -14,6 +14,8 @@ def repo(tmp_path):
     (tmp_path / "results" / "run.json").write_text(json.dumps(
         {"loss": 1.23456, "rows": [{"seq": 1024, "speedup": 21.456}]}))
     (tmp_path / "results" / "table.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |\n")
+    (tmp_path / "results" / "sample.txt").write_text("ROMEO.\n<&> two  spaces\n")
+    (tmp_path / "results" / "plot.png").write_bytes(b"\x89PNG fake")
     (tmp_path / "aft").mkdir()
     return tmp_path
 
@@ -35,6 +37,13 @@ def test_include_is_a_block_of_html(repo):
     rendered, fragments = render(repo, "Results:\n\n{{ include ../results/table.md }}\n")
     assert rendered.key.endswith("<span translate=no>_^_0_^_</span>")
     assert "<table>" in fragments[0].text and "<td>2</td>" in fragments[0].text
+
+
+def test_include_image_and_text(repo):
+    _, fragments = render(repo, "{{ include ../results/plot.png }}")
+    assert '<img alt="plot" src="data:image/png;base64,' in fragments[0].text
+    _, fragments = render(repo, "{{ include ../results/sample.txt }}")
+    assert fragments[0].text == "<pre><code>ROMEO.\n&lt;&amp;&gt; two  spaces\n</code></pre>"
 
 
 @pytest.mark.parametrize("spec,message", [

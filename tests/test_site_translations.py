@@ -1,5 +1,6 @@
-"""The Sinhala site: one MkDocs build per language, a switcher on every page, hreflang,
-per-language sitemaps, a generated status page — and every page translated."""
+"""The translated sites: one MkDocs build per language, a switcher on every page offering
+every language, hreflang, per-language sitemaps, a generated status page, and every page
+translated in every language."""
 
 from __future__ import annotations
 
@@ -7,23 +8,33 @@ import posixpath
 import re
 from pathlib import Path
 
+import pytest
+
 from literate import workflow
+from literate.site import Config
 
 ROOT = Path(__file__).resolve().parents[1]
+LANGUAGES = list(Config.load(ROOT).languages)  # English first, then the translations
+TRANSLATED = LANGUAGES[1:]
+
+
+def test_the_site_has_four_languages():
+    assert LANGUAGES == ["en", "si", "zh", "ja"]
 
 
 def english_pages(site: Path) -> list[str]:
     return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
-                  if p.relative_to(site).parts[0] != "si")
+                  if p.relative_to(site).parts[0] not in TRANSLATED)
 
 
-def test_every_english_page_has_a_sinhala_page(built_site):
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_every_english_page_has_a_translated_page(built_site, lang):
     pages = english_pages(built_site.path)
     assert "aft/local.html" in pages and "translation-status.html" in pages
     for name in pages:
-        assert (built_site.path / "si" / name).is_file(), name
-        text = (built_site.path / "si" / name).read_text(encoding="utf-8")
-        assert '<html lang="si"' in text
+        assert (built_site.path / lang / name).is_file(), name
+        text = (built_site.path / lang / name).read_text(encoding="utf-8")
+        assert f'<html lang="{lang}"' in text
 
 
 def switcher(page: Path) -> dict[str, str]:
@@ -34,15 +45,17 @@ def switcher(page: Path) -> dict[str, str]:
     return {lang: posixpath.normpath(posixpath.join(here, href)) for href, lang in links}
 
 
-def test_switcher_leads_to_the_same_page_in_the_other_language(built_site):
+def test_switcher_offers_every_language_and_leads_to_the_same_page(built_site):
     site = built_site.path
     for name in english_pages(site):
         if name == "404.html":
             continue
         there = switcher(site / name)
-        assert there == {"en": (site / name).as_posix(), "si": (site / "si" / name).as_posix()}
-        back = switcher(site / "si" / name)
-        assert back == there, name
+        expected = {lang: (site / name).as_posix() if lang == "en"
+                    else (site / lang / name).as_posix() for lang in LANGUAGES}
+        assert there == expected, name
+        for lang in TRANSLATED:
+            assert switcher(site / lang / name) == there, (lang, name)
 
 
 def test_hreflang_links_and_per_language_sitemaps(built_site):
@@ -50,45 +63,60 @@ def test_hreflang_links_and_per_language_sitemaps(built_site):
     head <link rel=alternate>: Material's script would hijack the switcher (see main.html)."""
     site = built_site.path
     page = (site / "si/aft/local.html").read_text(encoding="utf-8")
-    assert '<a href="../../si/aft/local.html" hreflang="si"' in page
+    for lang in TRANSLATED:
+        assert f'<a href="../../{lang}/aft/local.html" hreflang="{lang}"' in page
     assert '<a href="../../aft/local.html" hreflang="en"' in page
     assert 'rel="alternate" href' not in page
     base = "https://aft-annotated.github.io/aft-annotated/"
-    for prefix in ("", "si/"):
+    for prefix in ["", *(f"{lang}/" for lang in TRANSLATED)]:
         sitemap = (site / prefix / "sitemap.xml").read_text(encoding="utf-8")
         assert f"<loc>{base}{prefix}aft/local.html</loc>" in sitemap
-        assert f'hreflang="si" href="{base}si/aft/local.html"' in sitemap
         assert f'hreflang="en" href="{base}aft/local.html"' in sitemap
+        for lang in TRANSLATED:
+            assert f'hreflang="{lang}" href="{base}{lang}/aft/local.html"' in sitemap
 
 
-def test_status_page_in_both_languages(built_site):
+def test_status_page_shows_every_language(built_site):
     english = (built_site.path / "translation-status.html").read_text(encoding="utf-8")
     sinhala = (built_site.path / "si/translation-status.html").read_text(encoding="utf-8")
-    assert "<title>Translation status - " in english and 'href="si/aft/local.html"' in english
+    assert "<title>Translation status - " in english
+    for lang in TRANSLATED:
+        assert f'href="{lang}/aft/local.html"' in english, lang
     assert "<title>පරිවර්තන තත්ත්වය - " in sinhala and 'href="aft/local.html"' in sinhala
+    assert "<title>翻译进度 - " in (built_site.path / "zh/translation-status.html").read_text(
+        encoding="utf-8")
 
 
 def test_translated_pages_edit_their_translation_file(built_site):
-    text = (built_site.path / "si/aft/local.html").read_text(encoding="utf-8")
-    assert "edit/main/translations/si/aft/local.json" in text
+    for lang in TRANSLATED:
+        text = (built_site.path / lang / "aft/local.html").read_text(encoding="utf-8")
+        assert f"edit/main/translations/{lang}/aft/local.json" in text
 
 
-def test_sinhala_is_complete_and_passes_check():
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_every_language_is_complete_and_passes_check(lang):
     """100% of paragraphs of every page translated, none stale, 0 check errors."""
-    assert workflow.check(ROOT, ["si"]) == []
-    for page in workflow.status(ROOT, ["si"])["si"]:
+    assert workflow.check(ROOT, [lang]) == []
+    for page in workflow.status(ROOT, [lang])[lang]:
         assert (page.missing, page.stale, page.invalid) == (0, 0, 0), page
 
 
-def test_built_sinhala_pages_show_no_english_paragraphs(built_site):
-    for page in (built_site.path / "si").rglob("*.html"):
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_built_translated_pages_show_no_english_paragraphs(built_site, lang):
+    for page in (built_site.path / lang).rglob("*.html"):
         assert "lit-untranslated" not in page.read_text(encoding="utf-8"), page
 
 
-def test_glossary_keeps_terms_consistent():
-    glossary = (ROOT / "translations/si/glossary.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("lang,forbidden", [
+    ("si", "දේශීය"),  # "local" is a window here, never "domestic"
+    ("zh", "变压器"),  # Transformer, the model, is not an electrical transformer
+    ("ja", "変圧器"),
+])
+def test_glossary_keeps_terms_consistent(lang, forbidden):
+    glossary = (ROOT / f"translations/{lang}/glossary.md").read_text(encoding="utf-8")
     for term in ("Transformer", "AFT-local", "token", "logits", "embedding", "attention"):
         assert term in glossary, term
-    text = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "translations/si").rglob(
+    text = "".join(p.read_text(encoding="utf-8") for p in (ROOT / f"translations/{lang}").rglob(
         "*.json") if not p.name.endswith(".meta.json"))
-    assert "දේශීය" not in text  # "local" is a window here, never "domestic"
+    assert forbidden not in text
+    assert "Transformer" in text
