@@ -43,9 +43,12 @@ At $T$ = {{ ../results/bench.json#summary.seq }}, ours takes {{ ../results/bench
 {{ ../results/bench.json#summary.labml_mib_over_ours|.1f }} times our memory, and softmax attention takes
 {{ ../results/bench.json#summary.sdpa_over_ours|.1f }} times as long. From $T$ =
 {{ ../results/bench.json#summary.first_seq }} to {{ ../results/bench.json#summary.seq }}, a factor of
-{{ ../results/bench.json#summary.growth_of_seq }}, our time grew {{ ../results/bench.json#summary.growth }} times and our
-memory in proportion: linear, as Table 1 says. labml-nn's and SDPA's times grew
-quadratically, and so did labml-nn's memory.
+{{ ../results/bench.json#summary.growth_of_seq }}, our memory grew from {{ ../results/bench.json#rows.0.ours_mib|.0f }} MiB to
+{{ ../results/bench.json#rows.-1.ours_mib|.0f }} MiB, in proportion, as Table 1 says; labml-nn's grew from
+{{ ../results/bench.json#rows.0.labml_mib|.0f }} MiB to {{ ../results/bench.json#rows.-1.labml_mib|.0f }} MiB, with the square
+of $T$. Our time grew {{ ../results/bench-reuse.json#summary.growth }} times with memory reuse (below), close to
+linear, but {{ ../results/bench.json#summary.growth }} times without: at the largest $T$ a $[T, d]$ float32
+tensor reaches 32 MiB, above which glibc gives every new tensor fresh pages.
 
 The allocator matters more than one would think. By default glibc hands the pages of
 each large freed tensor back to the system, and the next large tensor pays to fault them
