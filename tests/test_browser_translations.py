@@ -1,5 +1,5 @@
-"""The Sinhala site in headless Chromium: the switcher goes to the same page and back, and no
-hostile translation runs."""
+"""The translated sites in headless Chromium: the switcher goes to the same page in every
+language and back, and no hostile translation runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import serve
 
+from literate.site import Config
+
 pytestmark = pytest.mark.browser
+TRANSLATED = list(Config.load(Path(__file__).resolve().parents[1]).languages)[1:]
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +22,7 @@ def server(built_site):
 
 def pages(site: Path) -> list[str]:
     return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
-                  if p.relative_to(site).parts[0] != "si" and p.name != "404.html")
+                  if p.relative_to(site).parts[0] not in TRANSLATED and p.name != "404.html")
 
 
 def switch(page, lang: str, hover: bool = True) -> None:
@@ -43,7 +46,8 @@ def test_switcher_as_a_reader_uses_it(browser, server):
     context.close()
 
 
-def test_switcher_from_every_english_page_to_sinhala_and_back(browser, server, built_site):
+def test_switcher_from_every_english_page_to_every_language_and_back(browser, server,
+                                                                    built_site):
     """Every page, the switcher's own links clicked; only the HTML is loaded (no styles,
     scripts, fonts), which keeps this fast and shows the links work without JavaScript."""
     context = browser.new_context(java_script_enabled=False)
@@ -62,11 +66,12 @@ def test_switcher_from_every_english_page_to_sinhala_and_back(browser, server, b
     page = context.new_page()
     for name in pages(built_site.path):
         page.goto(server + name, wait_until="domcontentloaded")
-        switch(page, "si", hover=False)
-        assert page.url == server + "si/" + name
-        assert page.evaluate("document.documentElement.lang") == "si"
-        switch(page, "en", hover=False)
-        assert page.url == server + name
+        for lang in TRANSLATED:
+            switch(page, lang, hover=False)
+            assert page.url == server + f"{lang}/" + name
+            assert page.evaluate("document.documentElement.lang") == lang
+            switch(page, "en", hover=False)
+            assert page.url == server + name
     assert outside == []
     context.close()
 
