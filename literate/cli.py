@@ -101,7 +101,7 @@ def _serve(root: Path, port: int) -> int:
     """Serve site/ and rebuild when a source changes (polling: simple and portable)."""
 
     def snapshot() -> dict:
-        folders = [root / "aft", root / "docs", root / "translations"]
+        folders = [root / name for name in ("aft", "docs", "translations", "notebooks", "results")]
         watched = [root / "mkdocs.yml", *(p for d in folders for p in d.rglob("*"))]
         return {p: p.stat().st_mtime_ns for p in watched if p.is_file()}
 
