@@ -78,6 +78,17 @@ def stable_levels(running_max: torch.Tensor, tau: float = TAU):
             return
 
 
+def merge_sums(values_a, keys_a, max_a, values_b, keys_b, max_b):
+    r"""Add two shifted sums, as online softmax does: $(\sum e^{K - \mu_a} V, \sum e^{K - \mu_a})$
+    and the same at $\mu_b$ become one pair at $\mu = \max(\mu_a, \mu_b)$, each side scaled by
+    $e^{\mu_\cdot - \mu} \le 1$ so nothing overflows. A single key $K$ with value $V$ is the pair
+    $(V, 1)$ at $\mu = K$. Returns `(values, keys, max)`."""
+    new_max = torch.maximum(max_a, max_b)
+    scale_a, scale_b = torch.exp(max_a - new_max), torch.exp(max_b - new_max)
+    return (values_a * scale_a + values_b * scale_b, keys_a * scale_a + keys_b * scale_b,
+            new_max)
+
+
 def key_running_max(k: torch.Tensor, causal: bool) -> torch.Tensor:
     r"""$\ell_t$ along dimension 1 of `k`: the running maximum in causal mode, else the maximum
     over the whole sequence (every row sees every key). No gradient flows through a shift."""

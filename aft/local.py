@@ -70,7 +70,7 @@ import torch
 from torch import nn
 
 from aft._checks import check_bias, check_qkv, compute_dtype
-from aft.full import TAU, stable_levels
+from aft.full import TAU, merge_sums, stable_levels
 
 # Blocks of $C \approx s / 2$ rows (measured fastest on the benchmark page, against $s$
 # and $s / 4$), and at least 64 rows, so that each matrix product is big enough to run
@@ -165,6 +165,7 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
     far = FarSums(exp_values[:, real].sum(dim=2), exp_keys[:, real].sum(dim=2),
                   block_max[:, real].squeeze(2), reach, causal)
     keys, values = keys_padded[:, real], values_padded[:, real]
+    far_weight = torch.exp(-row_shift).unsqueeze(-1)  # the same at every level
 
     def mix(block_weights, columns):
         # `[.., C, C] @ [.., C, batch, channels]`: batch and channels are the product's columns
@@ -175,7 +176,6 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
     for level, served in block_levels(keys, block_max[:, real], causal):
         # The far keys first: $e^{-c_t}$ (the weight of a key outside the window) times the
         # sums over the blocks that the window does not reach
-        far_weight = torch.exp(-row_shift).unsqueeze(-1)
         far_values, far_keys = far.at(level)
         numerator, denominator = far_weight * far_values, far_weight * far_keys
         for index, b in enumerate(offsets):
@@ -314,11 +314,9 @@ class FarSums:
         for j in range(n_blocks):
             i = j - reach - 1
             if i >= 0:
-                new_max = torch.maximum(carried_max, block_max[:, i])
-                old, new = torch.exp(carried_max - new_max), torch.exp(block_max[:, i] - new_max)
-                carried_values = carried_values * old + value_sums[:, i] * new
-                carried_keys = carried_keys * old + key_sums[:, i] * new
-                carried_max = new_max
+                carried_values, carried_keys, carried_max = merge_sums(
+                    carried_values, carried_keys, carried_max,
+                    value_sums[:, i], key_sums[:, i], block_max[:, i])
             all_values.append(carried_values)
             all_keys.append(carried_keys)
             all_max.append(carried_max)
@@ -419,10 +417,8 @@ class AFTLocal(nn.Module):
         if keys.shape[1] > self.window:
             old_k, old_v = keys[:, 0], values[:, 0]
             keys, values = keys[:, 1:], values[:, 1:]
-            new_max = torch.maximum(far_max, old_k)
-            scale, weight = torch.exp(far_max - new_max), torch.exp(old_k - new_max)
-            far_ev, far_e = far_ev * scale + weight * old_v, far_e * scale + weight
-            far_max = new_max
+            far_ev, far_e, far_max = merge_sums(far_ev, far_e, far_max,
+                                                old_v, torch.ones_like(old_k), old_k)
         # $w_{t,t'} = u_t^\top v_{t'}$ for the keys in the window, oldest first: `[n]`
         n = keys.shape[1]
         bias = self.bias_v[t - n + 1: t + 1] @ self.bias_u[t]

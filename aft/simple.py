@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from aft._checks import check_qkv, compute_dtype
+from aft.full import merge_sums
 from aft.local import banded_weighted_mean
 
 
@@ -77,9 +78,6 @@ class AFTSimple(nn.Module):
             raise ValueError("step() needs a causal AFTSimple: a non-causal one sees the future")
         q, k, v = self.query(x), self.key(x), self.value(x)
         # Add $e^{K_t}$ to the sums: $\mu' = \max(\mu, K_t)$, old sums scaled by $e^{\mu - \mu'}$
-        new_max = torch.maximum(state["max"], k)
-        scale, weight = torch.exp(state["max"] - new_max), torch.exp(k - new_max)
-        ev = state["ev"] * scale + weight * v
-        e = state["e"] * scale + weight
+        ev, e, new_max = merge_sums(state["ev"], state["e"], state["max"], v, torch.ones_like(k), k)
         y = self.output(torch.sigmoid(q) * ev / e)
         return y, {"ev": ev, "e": e, "max": new_max}

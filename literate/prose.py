@@ -17,10 +17,12 @@ Three details of that format are reproduced on purpose:
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import markdown
 import yaml
@@ -247,8 +249,6 @@ def _join_lines(text: str) -> str:
 # goes stale when only a number changes.
 def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
     """Replace each `data` fragment's spec by its HTML, reading files under `root`."""
-    from pathlib import Path
-
     out = []
     for fragment in fragments:
         if fragment.kind != "data":
@@ -296,8 +296,6 @@ _IMAGES = {".png", ".svg", ".jpg", ".jpeg", ".gif"}
 
 def _inline_images(text: str, folder) -> str:
     """Images of an included file become data: URLs, so the page needs no extra files."""
-    import base64
-
     def inline(match: re.Match) -> str:
         image = folder / match.group(2)
         kind = "svg+xml" if image.suffix == ".svg" else image.suffix.lstrip(".")
