@@ -68,6 +68,7 @@ import math
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from aft._checks import check_bias, check_qkv, compute_dtype
 from aft.full import TAU, merge_sums, stable_levels
@@ -76,7 +77,7 @@ from aft.full import TAU, merge_sums, stable_levels
 # and $s / 4$), and at least 64 rows, so that each matrix product is big enough to run
 # at full speed and the loop over blocks stays short.
 BLOCKS_PER_WINDOW = 2
-MIN_BLOCK = 64
+MIN_BLOCK = 32
 
 
 def aft_local(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w_band: torch.Tensor,
@@ -106,23 +107,25 @@ def aft_local(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w_band: torch.T
     in_dtype, dtype = q.dtype, compute_dtype(q)
     q, k, v, w_band = (x.to(dtype) for x in (q, k, v, w_band))
 
-    # One "head" whose keys have one channel per value channel: `[batch, seq, 1, d]`
-    mean = banded_weighted_mean(k.unsqueeze(2), v.unsqueeze(2), w_band.unsqueeze(0), causal)
-    # $\sigma(Q_t) \odot$ the weighted average
-    return (torch.sigmoid(q) * mean.squeeze(2)).to(in_dtype)
+    # One "head" whose keys have one channel per value channel: `[batch, seq, 1, d]`;
+    # $\sigma(Q_t) \odot$ the weighted average, in the same pass
+    y = banded_weighted_mean(k.unsqueeze(2), v.unsqueeze(2), w_band.unsqueeze(0), causal,
+                             gate=q.unsqueeze(2))
+    return y.squeeze(2).to(in_dtype)
 
 
 def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
-                         causal: bool) -> torch.Tensor:
+                         causal: bool, gate: torch.Tensor | None = None) -> torch.Tensor:
     r"""The heart of AFT-local, AFT-simple and AFT-conv:
     $\sum_{t'} e^{K_{t'} + w_{t,t'}} V_{t'} / \sum_{t'} e^{K_{t'} + w_{t,t'}}$ with a banded $w$.
 
     `k` is `[batch, seq, heads, ck]`, `v` is `[batch, seq, heads, dh]`, where `ck` is `dh`
     (a key per channel) or 1 (a key per head, shared by its channels); `band` is
-    `[heads, seq, width]` in `aft_local`'s layout. Returns `[batch, seq, heads, dh]`.
+    `[heads, seq, width]` in `aft_local`'s layout. Returns `[batch, seq, heads, dh]`:
+    the weighted averages, or, given `gate` (the queries, shaped like `v`), $\sigma(Q)
+    \odot$ the averages, all of Eq. 4 in one pass.
     """
     batch, seq, heads, dh = v.shape
-    ck = k.shape[-1]
 
     # ### Window and blocks
     # $s$, the keys in the learned window on each side; a window wider than the
@@ -134,202 +137,270 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
     # Block size $C$, and $k$, the number of blocks the window reaches on each side
     block = min(seq, max(math.ceil((s - 1) / BLOCKS_PER_WINDOW), MIN_BLOCK))
     reach = math.ceil((s - 1) / block)
-    n_blocks = math.ceil(seq / block)
-    padded = n_blocks * block
-    # Block offsets $b = j - i$ between a block of rows $j$ and a block of keys $i$
-    offsets = list(range(0 if causal else -reach, reach + 1))
+    geometry = Blocks(seq, s, block, reach, causal)
 
-    weights, row_shift = block_weights(band, s, block, reach, offsets, seq, causal)
-
-    # ### Keys and values in blocks
-    # Time-major `[heads, blocks, C, batch, channels]`: a block's rows are contiguous, and
-    # batch and channels together are the columns of every product. `reach` empty blocks
-    # pad each end, so that "block $j - b$" exists for every $j$; padding keys are $-\infty$
-    # (weight $e^{-\infty} = 0$), padding values 0.
-    def blocks_of(x, pad_value):
-        before, after = reach * block, padded - seq + reach * block
-        x = nn.functional.pad(x.permute(2, 1, 0, 3), (0, 0, 0, 0, before, after), value=pad_value)
-        return x.view(heads, n_blocks + 2 * reach, block, batch, x.shape[-1])
-
-    keys_padded, values_padded = blocks_of(k, float("-inf")), blocks_of(v, 0.0)
-    real = slice(reach, reach + n_blocks)  # the blocks that hold the sequence
-    # $\mu_i$: each block's largest key (0 for empty blocks; non-causal: the largest of all)
-    block_max = keys_padded.detach().amax(dim=2, keepdim=True)
-    block_max = torch.where(torch.isinf(block_max), torch.zeros_like(block_max), block_max)
-    if not causal:
-        block_max = block_max[:, real].amax(dim=1, keepdim=True).expand_as(block_max)
-
-    # $e^{K - \mu_i} \le 1$ for every block (the empty ones included), and $e^{K} \odot V$
-    exp_keys = torch.exp(keys_padded - block_max)
-    exp_values = exp_keys * values_padded
-    far = FarSums(exp_values[:, real].sum(dim=2), exp_keys[:, real].sum(dim=2),
-                  block_max[:, real].squeeze(2), reach, causal)
-    keys, values = keys_padded[:, real], values_padded[:, real]
-    far_weight = torch.exp(-row_shift).unsqueeze(-1)  # the same at every level
-
-    def mix(block_weights, columns):
-        # `[.., C, C] @ [.., C, batch, channels]`: batch and channels are the product's columns
-        return (block_weights @ columns.flatten(-2)).unflatten(-1, columns.shape[-2:])
-
-    # ### One pass per level (almost always exactly one)
+    # ### One level, almost always
+    # Keys are shifted by a level $L$ per channel, as in AFT-full. The largest key of all
+    # serves every row whose running maximum $\ell_t$ is within $\tau$ of it; since
+    # $\ell_t$ only rises, that is every row as soon as it holds for the first one.
+    # (Non-causal, every row sees the largest key: one level always serves.)
+    level = k.detach().amax(dim=1, keepdim=True)
+    if not causal or bool((k[:, :1].detach() > level - TAU).all()):
+        return BandedMean.apply(k, v, band, gate, level, False, geometry)
+    # A huge key later on: the levels of the running maximum, exactly as in AFT-full
+    running_max = k.detach().cummax(dim=1).values
     result = None
-    for level, served in block_levels(keys, block_max[:, real], causal):
-        # The far keys first: $e^{-c_t}$ (the weight of a key outside the window) times the
-        # sums over the blocks that the window does not reach
-        far_values, far_keys = far.at(level)
-        numerator, denominator = far_weight * far_values, far_weight * far_keys
-        for index, b in enumerate(offsets):
-            if causal and b == 0:
-                # The diagonal block: a key later in the block may exceed this level, so
-                # its keys are clamped, $e^{\min(K, L) - L}$ (only unseen keys change)
-                # (`where`, not `minimum`: at a tie `minimum` would send half the gradient to $L$)
-                diagonal = torch.exp(torch.where(keys > level, level, keys) - level)
-                numerator = numerator + mix(weights[:, index], diagonal * values)
-                denominator = denominator + mix(weights[:, index], diagonal)
-                continue
-            # Block $j - b$ for every block $j$ at once: a shifted view of the padded blocks
-            blocks = slice(reach - b, reach - b + n_blocks)
-            block_num = mix(weights[:, index], exp_values[:, blocks])
-            block_den = mix(weights[:, index], exp_keys[:, blocks])
-            if causal:
-                # Those keys were shifted by $\mu_{j-b}$; this level wants $L_j \ge \mu_{j-b}$
-                scale = torch.exp(block_max[:, blocks] - level)
-                numerator = torch.addcmul(numerator, block_num, scale)
-                denominator = torch.addcmul(denominator, block_den, scale)
-            else:
-                numerator, denominator = numerator + block_num, denominator + block_den
-
-        # Back to `[heads, seq, batch, channels]`, without padding rows, and divide
-        numerator = numerator.view(heads, padded, batch, dh)[:, :seq]
-        denominator = denominator.view(heads, padded, batch, ck)[:, :seq]
-        if served is None:
-            result = numerator / denominator  # the usual case: one level did every row
-            break
-        served = served.view(heads, padded, batch, ck)[:, :seq]
-        # Rows of a later level divide by 1 here, so not even their discarded gradient is NaN
-        denominator = torch.where(served, denominator, torch.ones_like(denominator))
-        mean = numerator / denominator
+    for level, served in stable_levels(running_max.flatten(2)):
+        mean = BandedMean.apply(k, v, band, gate, level.view(batch, 1, heads, -1), True, geometry)
+        served = served.view(batch, seq, heads, -1)
         result = mean if result is None else torch.where(served, mean, result)
-
-    # `[batch, seq, heads, dh]`
-    return result.permute(2, 1, 0, 3)
+    return result
 
 
-def block_levels(keys, block_max, causal):
-    r"""The levels $L$ for `keys` `[heads, n_blocks, C, batch, ck]`: yields `(level, served)`,
-    `level` `[heads, n_blocks, 1, batch, ck]`, `served` the rows it serves, or `None` for all.
+class Blocks:
+    r"""Where everything is when the sequence is cut into blocks of $C$ rows.
 
-    Non-causal, one level serves every row: the largest key of all. Causal, the running
-    maximum only rises, so a block's first row has the lowest $\ell$ and its last row the
-    highest. If those are within $\tau$ in every block, which is the usual case, one level,
-    $L_j = \ell$ at block $j$'s last row, serves every row, and $\ell$ is never needed row
-    by row. Otherwise we fall back to `stable_levels` on the rows' own $\ell$."""
-    if not causal:
-        yield block_max, None
-        return
-    # $\ell$ at each block's last row and first row
-    last = block_max.cummax(dim=1).values
-    before = torch.cat([torch.full_like(last[:, :1], float("-inf")), last[:, :-1]], 1)
-    first = torch.maximum(before, keys[:, :, :1].detach())
-    if bool((first > last - TAU).all()):
-        yield last, None
-        return
-    # $\ell$ row by row: the blocks before, then the running maximum inside the block
-    running_max = torch.maximum(before, keys.detach().cummax(dim=2).values)
-    shape = running_max.shape
-    for level, served in stable_levels(running_max.flatten(-2)):
-        yield level.view(*shape[:2], 1, *shape[3:]), served.view(shape)
+    Block $j$'s rows see keys in blocks $j - k, \dots, j$ through the window (and up to
+    $j + k$, non-causal): `width` $= (k + 1) C$ or $(2k + 1) C$ key columns, `chunks`
+    blocks of them. The keys are stored with `before` rows of zeros ahead of the sequence
+    and `after` behind it, so that key block $j - k + i$ of every row block $j$ is one
+    contiguous slice: rows $[iC, (i + n)C)$, for $n$ blocks."""
 
+    def __init__(self, seq, s, block, reach, causal):
+        self.seq, self.s, self.block, self.reach, self.causal = seq, s, block, reach, causal
+        self.n_blocks = math.ceil(seq / block)
+        self.rows = self.n_blocks * block
+        self.chunks = reach + 1 if causal else 2 * reach + 1
+        self.width = self.chunks * block
+        self.before, self.after = reach * block, (0 if causal else reach * block)
 
-def block_weights(band, s, block, reach, offsets, seq, causal):
-    """$A_{j,b}$, the weights of rows of block $j$ for keys of block $j - b$:
-    `[heads, n_offsets, n_blocks, C, C]`, and each row's shift $c_t$, `[heads, n_blocks, C, 1]`.
+    def far_blocks(self, device, dtype):
+        r"""`[n_blocks, n_blocks]`: 1 where block $i$ lies beyond the window of block $j$
+        (before it, $i \le j - k - 1$, or non-causal, after it, $i \ge j + k + 1$), else 0.
+        The far sums of all blocks are one product with it: sums of positive terms, so
+        nothing is ever subtracted."""
+        j = torch.arange(self.n_blocks, device=device)
+        gap = j.unsqueeze(1) - j.unsqueeze(0)  # $j - i$
+        far = gap > self.reach if self.causal else gap.abs() > self.reach
+        return far.to(dtype)
 
-    $A = e^{w - c_t}$ in the window, $e^{-c_t}$ for a far key, 0 for a key the row cannot
-    see (the future, in causal mode, and keys outside the sequence)."""
-    heads, _, width = band.shape
-    n_blocks = math.ceil(seq / block)
-    device = band.device
-    rows = torch.arange(block, device=device).view(1, 1, block, 1)
-    cols = torch.arange(block, device=device).view(1, 1, 1, block)
-    b = torch.tensor(offsets, device=device).view(-1, 1, 1, 1)
-    j = torch.arange(n_blocks, device=device).view(1, -1, 1, 1)
-    # $t - t'$ for row $t = jC + r$ and key $t' = (j - b)C + c$: `[n_offsets, 1, C, C]`
-    distance = b * block + rows - cols
-    key_pos = (j - b) * block + cols  # `[n_offsets, n_blocks, 1, C]`
-    exists = (key_pos >= 0) & (key_pos < seq)
-    if causal:
-        index, in_window, visible = distance, (distance >= 0) & (distance < s), distance >= 0
-    else:
-        index, in_window, visible = s - 1 - distance, distance.abs() < s, exists
-    visible = visible & exists  # `[n_offsets, n_blocks, C, C]`
-    # Gather each pair's bias from `band`: `[heads, n_offsets, n_blocks, C, C]`
-    band_rows = nn.functional.pad(band, (0, 0, 0, n_blocks * block - seq))
-    band_rows = band_rows.view(heads, 1, n_blocks, block, width)
-    band_rows = band_rows.expand(-1, len(offsets), -1, -1, -1)
-    index = index.clamp(0, width - 1).expand(len(offsets), n_blocks, block, block)
-    window_bias = band_rows.gather(-1, index.unsqueeze(0).expand(heads, -1, -1, -1, -1))
-    # $w$ in the window, 0 for far keys, $-\infty$ for keys the row cannot see
-    logits = torch.where(in_window, window_bias, torch.zeros_like(window_bias))
-    logits = logits.masked_fill(~visible, float("-inf"))
-    # $c_t$, the row's largest visible bias (at least 0, a far key's), cancels in the
-    # ratio and keeps every weight $\le 1$. Padding rows see nothing: $c_t = 0$.
-    row_shift = logits.detach().amax(dim=-1, keepdim=True).amax(dim=1, keepdim=True)
-    row_shift = torch.where(torch.isinf(row_shift), torch.zeros_like(row_shift), row_shift)
-    weights = torch.exp(logits - row_shift)
-    return weights, row_shift.view(heads, n_blocks, block, 1)
+    def keys(self, columns, chunk):
+        """Key block $j - k + i$ for every row block $j$: `[n_blocks, C, X]` of `[rows, X]`."""
+        n, c = self.n_blocks, self.block
+        return columns[chunk * c: (chunk + n) * c].view(n, c, -1)
+
+    def band_view(self, x):
+        r"""The entries of block matrices `x` `[heads, n_blocks, C, width]` that the band
+        holds, as `[heads, n_blocks, C, band width]`, in order of decreasing $t - t'$.
+
+        Row $r$ of a block meets key column $c$ at $t - t' = kC + r - c$, so along a row
+        the band is `band width` consecutive entries that start one column further right
+        on each next row: a view (row stride plus column stride), no copy."""
+        first = self.reach * self.block - self.s + 1  # column of $t - t' = s - 1$ on row 0
+        band_width = self.s if self.causal else 2 * self.s - 1
+        heads_stride, block_stride, row_stride, column_stride = x.stride()
+        return x.as_strided((*x.shape[:3], band_width),
+                            (heads_stride, block_stride, row_stride + column_stride, column_stride),
+                            x.storage_offset() + first * column_stride)
 
 
-# ## The far keys
+# ## The weights
 #
-# For block $j$, the keys outside blocks $j-k, \dots, j+k$ only ever enter as sums
-# over whole blocks. Non-causal, every row shares one shift (the largest key), so these
-# are plain cumulative sums, taken from each end so that nothing is subtracted.
-# Causal, the shift changes from block to block: we carry the sum together with the
-# largest key in it, $\mu$, and rescale by $e^{\mu - L}$ when block $j$ uses it at its
-# level $L$. A level is at least every key before the block, so $e^{\mu - L} \le 1$.
-class FarSums:
-    """Sums of $e^K V$ and $e^K$ over the blocks outside each block's window."""
+# $A_j$ `[C, width]` weighs the keys of blocks $j - k, \dots$ for the rows of block $j$:
+# $e^{w_{t,t'} - c_t}$ in the window, $e^{-c_t}$ for a far key, 0 for a key the row
+# may not see (the future, in causal mode, and positions outside the sequence). $c_t$,
+# the row's largest bias (at least 0, a far key's), cancels in the ratio and keeps every
+# weight $\le 1$. The weights depend on positions only, so one $A_j$ serves every batch
+# element and channel.
+def block_weights(band, g: Blocks):
+    """`(weights [heads, n_blocks, C, width], far weight [heads, n_blocks, C, 1])`."""
+    heads, seq, band_width = band.shape
+    # Entries that name a key before the start (or after the end) of the sequence are
+    # ignored: only the first (and last) $s$ rows have any
+    logits = band.clone()
+    edge = min(seq, g.s)
+    offset = torch.arange(band_width, device=band.device)
+    row = torch.arange(edge, device=band.device).unsqueeze(1)
+    if g.causal:
+        logits[:, :edge].masked_fill_(offset > row, float("-inf"))
+    else:
+        logits[:, :edge].masked_fill_(offset < g.s - 1 - row, float("-inf"))
+        logits[:, seq - edge:].masked_fill_(offset > g.s - 1 + edge - 1 - row, float("-inf"))
+    shift = logits.amax(dim=-1, keepdim=True).clamp_min(0)  # $c_t$
+    # Rows past the end of the sequence (padding of the last block) are never read
+    pad = (0, 0, 0, g.rows - seq)
+    far_weight = nn.functional.pad(torch.exp(-shift), pad).view(heads, g.n_blocks, g.block, 1)
+    window = nn.functional.pad(logits.flip(-1) if g.causal else logits, pad)
+    shift = nn.functional.pad(shift, pad)
+    # Far keys everywhere, then the window written over them, then the future removed
+    weights = far_weight.expand(-1, -1, -1, g.width).contiguous()
+    window_weights = g.band_view(weights)
+    torch.sub(window.view(window_weights.shape), shift.view(heads, g.n_blocks, g.block, 1),
+              out=window_weights)
+    window_weights.exp_()
+    if g.causal:
+        weights[..., -g.block:].tril_()  # key column $c > r$ of block $j$ is in the future
+    return weights, far_weight
 
-    def __init__(self, value_sums, key_sums, block_max, reach, causal):
-        # Per block: `value_sums` `[heads, n_blocks, batch, dh]`, `key_sums` and `block_max`
-        # `[heads, n_blocks, batch, ck]`; each block's sums are shifted by its `block_max`
-        self.causal = causal
-        n_blocks = block_max.shape[1]
-        if not causal:
-            # Sums over blocks $< j - k$ plus sums over blocks $> j + k$
-            def outside(x):
-                zeros = torch.zeros_like(x[:, :1]).expand(-1, reach + 1, -1, -1)
-                before = torch.cat([zeros, x.cumsum(1)], 1)[:, :n_blocks]
-                after = torch.cat([zeros, x.flip(1).cumsum(1)], 1)[:, :n_blocks].flip(1)
-                return before + after
 
-            self.values, self.keys, self.max = outside(value_sums), outside(key_sums), block_max
-            return
-        # Causal: walk the blocks, adding block $j - k - 1$ just before block $j$ needs it
-        carried_values = torch.zeros_like(value_sums[:, 0])
-        carried_keys = torch.zeros_like(key_sums[:, 0])
-        carried_max = torch.full_like(block_max[:, 0], float("-inf"))
-        all_values, all_keys, all_max = [], [], []
-        for j in range(n_blocks):
-            i = j - reach - 1
-            if i >= 0:
-                carried_values, carried_keys, carried_max = merge_sums(
-                    carried_values, carried_keys, carried_max,
-                    value_sums[:, i], key_sums[:, i], block_max[:, i])
-            all_values.append(carried_values)
-            all_keys.append(carried_keys)
-            all_max.append(carried_max)
-        self.values, self.keys, self.max = (torch.stack(x, 1)
-                                            for x in (all_values, all_keys, all_max))
+# ## Forward and backward by hand
+#
+# Written with autograd, every exponential, product and slice above would keep its
+# inputs and replay its own backward pass over $[T, d]$ tensors. The gradient of a
+# weighted average is short enough to write out instead. With $N_t$ and $D_t$ the
+# numerator and denominator (window and far keys together), $M_t = N_t / D_t$ and $G_t$
+# the incoming gradient of $M_t$, per channel:
+#
+# $$
+# \frac{\partial \mathcal{L}}{\partial N_t} = \frac{G_t}{D_t}, \qquad
+# \frac{\partial \mathcal{L}}{\partial D_t} = -\frac{G_t \odot M_t}{D_t}
+# $$
+#
+# Both sums are the same weights $A$ applied to the columns $[e^{K} \odot V, e^{K}]$, so
+# the gradient of those columns is $A^\top$ applied to $H = [\partial N, \partial D]$:
+# the same banded products, transposed. Then, with $E = e^{K - L}$,
+#
+# $$
+# \frac{\partial \mathcal{L}}{\partial V} = E \odot \partial(E V), \qquad
+# \frac{\partial \mathcal{L}}{\partial K} = E V \odot \partial(E V) + E \odot \partial E
+# $$
+#
+# and the gradient of each weight is $H$ times its key's columns, $\partial A = H [E V, E]^\top$,
+# from which the band's entries are read ($\partial w = A \odot \partial A$ in the window).
+# The shifts $L$ and $c_t$ cancel in the ratio: they get no gradient.
+def caller_layout(time_major, in_place: bool):
+    """Where to write a result that the caller gets as `[batch, seq, heads, channels]`,
+    from our time-major `[heads, seq, batch, channels]` buffer `time_major`. If the caller works time-major too (its `[batch, seq, ...]` tensors
+    are views of `[seq, batch, ...]` memory; with one sequence the two are the same),
+    the result overwrites our own time-major buffer: no copy at all. Otherwise a new tensor
+    in the caller's layout costs less than the copy the caller's next operation would make
+    of a strided one."""
+    result = time_major.transpose(0, 2)
+    return result if in_place else torch.empty_like(result, memory_format=torch.contiguous_format)
 
-    def at(self, level):
-        """The sums at `level` (`[heads, n_blocks, 1, batch, ck]`), as one row per block."""
-        values, keys = self.values.unsqueeze(2), self.keys.unsqueeze(2)
-        if not self.causal:
-            return values, keys
-        scale = torch.exp(self.max.unsqueeze(2) - level)  # $e^{\mu - L} \le 1$
-        return values * scale, keys * scale
+
+class BandedMean(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, k, v, band, gate, level, clamp: bool, g: Blocks):
+        batch, seq, heads, dh = v.shape
+        ck = k.shape[-1]
+        weights, far_weight = block_weights(band, g)
+        # ### The key columns $[e^{K - L} \odot V, e^{K - L}]$
+        # Time-major `[heads, rows, batch, dh + ck]`: a block's rows are contiguous, and
+        # batch and channels together are the columns of every product. Rows of padding
+        # are 0. With `clamp` (a pass of the levels below the largest key), keys above the
+        # level are clamped to it: no row that this level serves can see them.
+        columns = k.new_empty(heads, g.before + g.rows + g.after, batch, dh + ck)
+        columns[:, :g.before].zero_()
+        columns[:, g.before + seq:].zero_()
+        real = columns[:, g.before: g.before + seq]
+        exp_keys, exp_values = real[..., dh:], real[..., :dh]
+        torch.sub(k.transpose(0, 2), level.transpose(0, 2), out=exp_keys)
+        if clamp:
+            exp_keys.clamp_(max=0)
+        exp_keys.exp_()
+        torch.mul(exp_keys, v.transpose(0, 2), out=exp_values)
+        flat = columns.flatten(2)  # `[heads, padded rows, X]`
+
+        # ### The far keys: whole-block sums, $e^{-c_t}$ each
+        block_sums = flat[:, g.before: g.before + g.rows].unflatten(1, (g.n_blocks, g.block))
+        far_blocks = g.far_blocks(k.device, k.dtype)
+        far = far_blocks @ block_sums.sum(2)
+        sums = far_weight * far.unsqueeze(2)  # `[heads, n_blocks, C, X]`
+        # ### The window: `chunks` matrix products, accumulated in place
+        for h in range(heads):
+            for i in range(g.chunks):
+                part = weights[h, :, :, i * g.block: (i + 1) * g.block]
+                sums[h].baddbmm_(part, g.keys(flat[h], i))
+
+        # $Y = N / D$, times $\sigma(Q)$. With `clamp`, a row that a later level serves may
+        # have $D = 0$: it divides by the smallest float instead, so that not even its
+        # discarded gradient is NaN.
+        sums = sums.view(heads, g.rows, batch, dh + ck)[:, :seq]
+        numerator, denominator = sums[..., :dh], sums[..., dh:]
+        if clamp:
+            denominator.clamp_min_(torch.finfo(sums.dtype).tiny)
+        in_place = batch == 1 or v.stride(0) < v.stride(1)
+        y = caller_layout(numerator, in_place)
+        torch.div(numerator, denominator, out=y.transpose(0, 2))
+        gates = None if gate is None else torch.sigmoid(gate)
+        if gate is not None:
+            y.mul_(gates)
+        ctx.save_for_backward(columns, weights, far_weight, denominator, gates, y)
+        ctx.geometry, ctx.shapes = g, (batch, seq, heads, dh, ck)
+        ctx.in_place = in_place
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        columns, weights, far_weight, denominator, gates, y = ctx.saved_tensors
+        g, (batch, seq, heads, dh, ck) = ctx.geometry, ctx.shapes
+        # $H = [\partial N, \partial D] = [G \odot \sigma(Q) / D, -\sum G \odot Y / D]$ (the sum
+        # over the channels that share a key; without a gate, $\sigma(Q)$ is 1)
+        h_all = grad.new_empty(heads, g.rows, batch, dh + ck)
+        h_all[:, seq:].zero_()
+        h_values, h_keys = h_all[:, :seq, :, :dh], h_all[:, :seq, :, dh:]
+        torch.div(grad.transpose(0, 2), denominator, out=h_values)
+        if gates is not None:
+            h_values.mul_(gates.transpose(0, 2))
+        grad_y = (grad * y).transpose(0, 2)
+        if ck == dh:
+            torch.div(grad_y, denominator, out=h_keys)
+        else:
+            torch.div(grad_y.sum(-1, keepdim=True), denominator, out=h_keys)
+        h_keys.neg_()
+        # $\partial Q = G \odot Y \odot (1 - \sigma(Q))$, as $Y = \sigma(Q) \odot M$
+        d_gate = None
+        if gates is not None and ctx.needs_input_grad[3]:
+            d_gate = grad_y.transpose(0, 2)
+            d_gate.addcmul_(d_gate, gates, value=-1)
+        h_blocks = h_all.flatten(2).unflatten(1, (g.n_blocks, g.block))
+
+        # $\partial [E V, E]$: the far keys' share, the transpose of the far sums, spread
+        # over every row of the key's block; then the window's products, transposed
+        far_rows = (far_weight.transpose(-1, -2) @ h_blocks).squeeze(2)
+        far = g.far_blocks(grad.device, grad.dtype).T @ far_rows
+        d_columns = torch.empty_like(columns)
+        d_columns[:, :g.before].zero_()
+        d_columns[:, g.before + g.rows:].zero_()
+        d_flat = d_columns.flatten(2)
+        d_flat[:, g.before: g.before + g.rows].unflatten(1, (g.n_blocks, g.block)).copy_(
+            far.unsqueeze(2).expand(-1, -1, g.block, -1))
+        for h in range(heads):
+            for i in range(g.chunks):
+                part = weights[h, :, :, i * g.block: (i + 1) * g.block]
+                g.keys(d_flat[h], i).baddbmm_(part.transpose(1, 2), h_blocks[h])
+
+        # $\partial A = H [E V, E]^\top$, one product over every key block at once (an
+        # overlapping view of the columns), computed as its transpose, which runs faster;
+        # $\partial w = A \odot \partial A$ on the band
+        d_band = None
+        if ctx.needs_input_grad[2]:
+            d_weights = weights.new_empty(heads, g.n_blocks, g.width, g.block)
+            flat = columns.flatten(2)
+            for h in range(heads):
+                keys = flat[h].as_strided((g.n_blocks, g.width, flat.shape[-1]),
+                                          (g.block * flat.shape[-1], flat.shape[-1], 1))
+                torch.bmm(keys, h_blocks[h].transpose(1, 2), out=d_weights[h])
+            d_weights = d_weights.transpose(-1, -2)
+            d_band = (g.band_view(d_weights) * g.band_view(weights)).flatten(1, 2)[:, :seq]
+            d_band = d_band.flip(-1) if g.causal else d_band
+
+        # $\partial K$ and $\partial V$ from $\partial E$ and $\partial (E V)$
+        real, d_real = columns[:, g.before: g.before + seq], d_columns[:, g.before: g.before + seq]
+        exp_keys, exp_values = real[..., dh:], real[..., :dh]
+        d_exp_keys, d_exp_values = d_real[..., dh:], d_real[..., :dh]
+        d_k = caller_layout(d_exp_keys, ctx.in_place)
+        d_keys = d_k.transpose(0, 2)
+        torch.mul(d_exp_keys, exp_keys, out=d_keys)
+        if ck == dh:
+            d_keys.addcmul_(d_exp_values, exp_values)
+        else:
+            d_keys.add_((d_exp_values * exp_values).sum(-1, keepdim=True))
+        d_v = caller_layout(d_exp_values, ctx.in_place)
+        torch.mul(d_exp_values, exp_keys, out=d_v.transpose(0, 2))
+        return d_k, d_v, d_band, d_gate, None, None, None
 
 
 # ## The layer
@@ -381,9 +452,13 @@ class AFTLocal(nn.Module):
         seq = x.shape[1]
         if seq > self.seq_len:
             raise ValueError(f"x has {seq} positions but the bias covers seq_len={self.seq_len}")
-        y = aft_local(self.query(x), self.key(x), self.value(x), self.band(seq),
-                      causal=self.causal)
-        return self.output(y)
+        # The kernel works time-major, `[seq, batch, d]`; projecting in that layout from
+        # the start saves it a transposed copy of each input, output and gradient
+        x = x.transpose(0, 1).contiguous()
+        q, k, v = (projection(x).transpose(0, 1) for projection in (self.query, self.key,
+                                                                     self.value))
+        y = aft_local(q, k, v, self.band(seq), causal=self.causal)
+        return self.output(y.transpose(0, 1)).transpose(0, 1)
 
     # ## Generation, one token at a time
     #
