@@ -61,12 +61,14 @@ $T$ ours takes {{ ../results/bench-reuse.json#summary.ours_s|.2f }} s, labml-nn
 {{ include ../results/bench-reuse.md }}
 
 Against the floor, one bare matrix product with the band's arithmetic, we take
-{{ ../results/bench.json#summary.ours_over_floor|.1f }} times as long
-({{ ../results/bench-reuse.json#summary.ours_over_floor|.1f }} with memory reuse). Our products do
-about 1.5 times the floor's arithmetic (blocks of $s/2$ rows reach $1.5\,s$ keys); the rest
-is element-wise work around them (exponentials, scaling, the division, padding and slicing the blocks)
-and its backward pass, each a pass over $[T, d]$ tensors in eager PyTorch. A fused kernel
-would remove most of it; this page keeps to plain PyTorch that a reader can follow.
+{{ ../results/bench.json#summary.ours_over_floor|.2f }} times as long
+({{ ../results/bench-reuse.json#summary.ours_over_floor|.2f }} with memory reuse). The floor's
+forward and backward are three products of the band's size; ours are three too (the window,
+its transpose for the keys' gradient, and the weights' gradient), but each reaches $1.5\,s$
+keys per row, since blocks of $s/2$ rows start anywhere in the window. So about 1.5 of
+that ratio is arithmetic. The rest is element-wise work, a handful of passes over
+$[T, d]$ tensors (the exponentials, the division, the gate), which the hand-written
+backward pass on the [AFT-local](local.py) page keeps few.
 
 Blocks of $s$, $s/2$ and $s/4$ rows took
 {{ ../results/bench.json#blocks.0.seconds|.2f }} s,
@@ -74,8 +76,8 @@ Blocks of $s$, $s/2$ and $s/4$ rows took
 {{ ../results/bench.json#blocks.2.seconds|.2f }} s at the largest $T$
 ({{ ../results/bench-reuse.json#blocks.0.seconds|.2f }} s, {{ ../results/bench-reuse.json#blocks.1.seconds|.2f }} s and
 {{ ../results/bench-reuse.json#blocks.2.seconds|.2f }} s with memory reuse): smaller blocks waste fewer
-multiply-adds on keys outside the window, but make more products and more element-wise
-passes. [AFT-local](local.py) uses $s/2$.
+multiply-adds on keys outside the window, but make more, smaller products, which run less
+efficiently. [AFT-local](local.py) uses $s/2$.
 """
 
 import argparse

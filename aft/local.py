@@ -53,15 +53,16 @@ non-causal). So:
   $\sum_b A_{j,b} \, [e^K \odot V]_{j-b}$, computed for all blocks $j$ at once. The
   weights depend on positions only, so one $A_{j,b}$ serves every batch element and
   channel: the band is batched matrix multiplication, what CPUs and GPUs do fastest.
-* **The far keys** of blocks outside that range enter as whole-block sums, carried
-  from block to block as a running sum (rescaled as the running maximum grows, as
-  online softmax does).
+* **The far keys** of blocks outside that range enter as whole-block sums: block $j$
+  needs the sum over every block before $j - k$ (and after $j + k$), which for all
+  blocks at once is one small product of a 0/1 matrix with the block sums.
 
 With $C \approx s/2$, each row's products touch about $1.5\,s$ keys, for the $s$ it
 needs. Every term is non-negative: nothing cancels. The paper's form with $e^w - 1$
 corrections is equivalent, but subtracts, and loses precision when $w \ll 0$.
-The keys are shifted by *levels* of their running maximum, as in AFT-full, so a huge
-future key never touches an earlier row.
+The keys are shifted by a *level* per channel, as in AFT-full, so a huge future key
+never touches an earlier row. The backward pass is written by hand: it is the same
+products, transposed, and it keeps only what it needs.
 """
 
 import math
@@ -73,9 +74,8 @@ from torch.autograd.function import once_differentiable
 from aft._checks import check_bias, check_qkv, compute_dtype
 from aft.full import TAU, merge_sums, stable_levels
 
-# Blocks of $C \approx s / 2$ rows (measured fastest on the benchmark page, against $s$
-# and $s / 4$), and at least 64 rows, so that each matrix product is big enough to run
-# at full speed and the loop over blocks stays short.
+# Blocks of $C \approx s / 2$ rows (the benchmark page times $s$, $s / 2$ and $s / 4$),
+# and at least 32 rows, so that each matrix product is big enough to run at full speed.
 BLOCKS_PER_WINDOW = 2
 MIN_BLOCK = 32
 
@@ -248,12 +248,13 @@ def block_weights(band, g: Blocks):
 # Written with autograd, every exponential, product and slice above would keep its
 # inputs and replay its own backward pass over $[T, d]$ tensors. The gradient of a
 # weighted average is short enough to write out instead. With $N_t$ and $D_t$ the
-# numerator and denominator (window and far keys together), $M_t = N_t / D_t$ and $G_t$
-# the incoming gradient of $M_t$, per channel:
+# numerator and denominator (window and far keys together), the output
+# $Y_t = \sigma(Q_t) \odot N_t / D_t$ and $G_t$ the incoming gradient of $Y_t$, per channel:
 #
 # $$
-# \frac{\partial \mathcal{L}}{\partial N_t} = \frac{G_t}{D_t}, \qquad
-# \frac{\partial \mathcal{L}}{\partial D_t} = -\frac{G_t \odot M_t}{D_t}
+# \frac{\partial \mathcal{L}}{\partial N_t} = \frac{G_t \odot \sigma(Q_t)}{D_t}, \qquad
+# \frac{\partial \mathcal{L}}{\partial D_t} = -\frac{G_t \odot Y_t}{D_t}, \qquad
+# \frac{\partial \mathcal{L}}{\partial Q_t} = G_t \odot Y_t \odot (1 - \sigma(Q_t))
 # $$
 #
 # Both sums are the same weights $A$ applied to the columns $[e^{K} \odot V, e^{K}]$, so
@@ -268,13 +269,19 @@ def block_weights(band, g: Blocks):
 # and the gradient of each weight is $H$ times its key's columns, $\partial A = H [E V, E]^\top$,
 # from which the band's entries are read ($\partial w = A \odot \partial A$ in the window).
 # The shifts $L$ and $c_t$ cancel in the ratio: they get no gradient.
+def zero(like):
+    """A 0-dimensional 0, to start a sum from."""
+    return like.new_zeros(())
+
+
 def caller_layout(time_major, in_place: bool):
     """Where to write a result that the caller gets as `[batch, seq, heads, channels]`,
-    from our time-major `[heads, seq, batch, channels]` buffer `time_major`. If the caller works time-major too (its `[batch, seq, ...]` tensors
-    are views of `[seq, batch, ...]` memory; with one sequence the two are the same),
-    the result overwrites our own time-major buffer: no copy at all. Otherwise a new tensor
-    in the caller's layout costs less than the copy the caller's next operation would make
-    of a strided one."""
+    computed from our time-major `[heads, seq, batch, channels]` buffer `time_major`.
+
+    If the caller works time-major too (its tensors are views of `[seq, batch, ...]`
+    memory; with one sequence the two layouts are the same), the result overwrites our
+    buffer: no copy at all. Otherwise a new tensor in the caller's layout costs less than
+    the copy that the caller's next operation would make of a strided one."""
     result = time_major.transpose(0, 2)
     return result if in_place else torch.empty_like(result, memory_format=torch.contiguous_format)
 
@@ -344,17 +351,13 @@ class BandedMean(torch.autograd.Function):
         torch.div(grad.transpose(0, 2), denominator, out=h_values)
         if gates is not None:
             h_values.mul_(gates.transpose(0, 2))
-        grad_y = (grad * y).transpose(0, 2)
-        if ck == dh:
-            torch.div(grad_y, denominator, out=h_keys)
-        else:
-            torch.div(grad_y.sum(-1, keepdim=True), denominator, out=h_keys)
-        h_keys.neg_()
+        grad_y = grad * y
+        per_key = grad_y.transpose(0, 2) if ck == dh else grad_y.transpose(0, 2).sum(-1, True)
+        torch.addcdiv(zero(grad), per_key, denominator, value=-1, out=h_keys)  # $0 - G Y / D$
         # $\partial Q = G \odot Y \odot (1 - \sigma(Q))$, as $Y = \sigma(Q) \odot M$
         d_gate = None
         if gates is not None and ctx.needs_input_grad[3]:
-            d_gate = grad_y.transpose(0, 2)
-            d_gate.addcmul_(d_gate, gates, value=-1)
+            d_gate = grad_y.addcmul_(grad_y, gates, value=-1)
         h_blocks = h_all.flatten(2).unflatten(1, (g.n_blocks, g.block))
 
         # $\partial [E V, E]$: the far keys' share, the transpose of the far sums, spread
@@ -437,13 +440,14 @@ class AFTLocal(nn.Module):
         v = nn.functional.pad(self.bias_v[:seq], (0, 0, before, n_blocks * block - seq + after))
         u = u.view(n_blocks, block, -1)
         # Each block's $v$ rows, `[n_blocks, C + before + after, d']`, as a view
-        v = v.unfold(0, block + before + after, block).transpose(1, 2)
+        keys = block + before + after
+        v = v.unfold(0, keys, block).transpose(1, 2)
         # $u_t^\top v_{t'}$ for the block and its window: `[n_blocks, C, C + before + after]`
         products = u @ v.transpose(1, 2)
-        # Row $r$ needs columns $r + j$: key $t' = t - (s-1) + j$, for $j$ in the band
+        # Row $r$ needs columns $r + j$ (key $t' = t - (s-1) + j$) for $j$ in the band: the
+        # diagonals of each block's product, as a view that steps one column right per row
         width = before + after + 1
-        index = torch.arange(block).unsqueeze(1) + torch.arange(width).unsqueeze(0)
-        band = products.gather(-1, index.expand(n_blocks, block, width).to(products.device))
+        band = products.as_strided((n_blocks, block, width), (block * keys, keys + 1, 1))
         band = band.reshape(n_blocks * block, width)[:seq]
         # Causal layout counts back from $t$: column $j$ is key $t - j$
         return band.flip(-1) if self.causal else band

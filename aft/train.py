@@ -393,7 +393,7 @@ def train(args) -> dict:
     torch.manual_seed(args.seed)
     model = LanguageModel(config).to(procs.device)
     optimizer = torch.optim.AdamW(decay_groups(model, args.weight_decay), lr=args.lr,
-                                  betas=(0.9, 0.95))
+                                  betas=(0.9, 0.95), fused=True)  # one kernel for all weights
     # Resuming replaces the fresh weights and the empty optimiser with the saved ones.
     start = 0
     if checkpoint is not None:
