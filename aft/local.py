@@ -142,7 +142,7 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
     # ### One level, almost always
     # Keys are shifted by a level $L$ per channel, as in AFT-full. The largest key of all
     # serves every row whose running maximum $\ell_t$ is within $\tau$ of it; since
-    # $\ell_t$ only rises, that is every row as soon as it holds for the first one.
+    # $\ell_t$ only rises, if it serves the first row, it serves them all.
     # (Non-causal, every row sees the largest key: one level always serves.)
     level = k.detach().amax(dim=1, keepdim=True)
     if not causal or bool((k[:, :1].detach() > level - TAU).all()):
@@ -163,8 +163,8 @@ class Blocks:
     Block $j$'s rows see keys in blocks $j - k, \dots, j$ through the window (and up to
     $j + k$, non-causal): `width` $= (k + 1) C$ or $(2k + 1) C$ key columns, `chunks`
     blocks of them. The keys are stored with `before` rows of zeros ahead of the sequence
-    and `after` behind it, so that key block $j - k + i$ of every row block $j$ is one
-    contiguous slice: rows $[iC, (i + n)C)$, for $n$ blocks."""
+    and `after` behind it, so that key block $j - k + i$, taken for all $n$ row blocks $j$
+    at once, is one contiguous slice of rows, $[iC, (i + n)C)$."""
 
     def __init__(self, seq, s, block, reach, causal):
         self.seq, self.s, self.block, self.reach, self.causal = seq, s, block, reach, causal
@@ -309,7 +309,7 @@ class BandedMean(torch.autograd.Function):
         torch.mul(exp_keys, v.transpose(0, 2), out=exp_values)
         flat = columns.flatten(2)  # `[heads, padded rows, X]`
 
-        # ### The far keys: whole-block sums, $e^{-c_t}$ each
+        # ### The far keys: whole-block sums, weighted by $e^{-c_t}$ in row $t$
         block_sums = flat[:, g.before: g.before + g.rows].unflatten(1, (g.n_blocks, g.block))
         far_blocks = g.far_blocks(k.device, k.dtype)
         far = far_blocks @ block_sums.sum(2)
@@ -354,7 +354,7 @@ class BandedMean(torch.autograd.Function):
         grad_y = grad * y
         per_key = grad_y.transpose(0, 2) if ck == dh else grad_y.transpose(0, 2).sum(-1, True)
         torch.addcdiv(zero(grad), per_key, denominator, value=-1, out=h_keys)  # $0 - G Y / D$
-        # $\partial Q = G \odot Y \odot (1 - \sigma(Q))$, as $Y = \sigma(Q) \odot M$
+        # $\partial Q = G \odot Y \odot (1 - \sigma(Q))$, as $Y = \sigma(Q) \odot N / D$
         d_gate = None
         if gates is not None and ctx.needs_input_grad[3]:
             d_gate = grad_y.addcmul_(grad_y, gates, value=-1)
