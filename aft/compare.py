@@ -138,7 +138,9 @@ def training_step(config: dict, batch: int, device: str, seed: int):
     random batch of `batch` sequences of `config["seq_len"]` characters."""
     torch.manual_seed(seed)
     model = LanguageModel(ModelConfig(**config)).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
+    # The optimiser of `aft.train`, so that a step here costs what a training step costs
+    optimizer = torch.optim.AdamW(training.decay_groups(model, 0.1), lr=1e-3, betas=(0.9, 0.95),
+                                  fused=True)
     x = torch.randint(0, config["vocab_size"], (batch, config["seq_len"]),
                       generator=torch.Generator().manual_seed(seed)).to(device)
 
