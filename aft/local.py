@@ -269,11 +269,6 @@ def block_weights(band, g: Blocks):
 # and the gradient of each weight is $H$ times its key's columns, $\partial A = H [E V, E]^\top$,
 # from which the band's entries are read ($\partial w = A \odot \partial A$ in the window).
 # The shifts $L$ and $c_t$ cancel in the ratio: they get no gradient.
-def zero(like):
-    """A 0-dimensional 0, to start a sum from."""
-    return like.new_zeros(())
-
-
 def caller_layout(time_major, in_place: bool):
     """Where to write a result that the caller gets as `[batch, seq, heads, channels]`,
     computed from our time-major `[heads, seq, batch, channels]` buffer `time_major`.
@@ -334,7 +329,7 @@ class BandedMean(torch.autograd.Function):
         if gate is not None:
             y.mul_(gates)
         ctx.save_for_backward(columns, weights, far_weight, denominator, gates, y)
-        ctx.geometry, ctx.shapes = g, (batch, seq, heads, dh, ck)
+        ctx.geometry, ctx.shapes, ctx.far_blocks = g, (batch, seq, heads, dh, ck), far_blocks
         ctx.in_place = in_place
         return y
 
@@ -353,7 +348,7 @@ class BandedMean(torch.autograd.Function):
             h_values.mul_(gates.transpose(0, 2))
         grad_y = grad * y
         per_key = grad_y.transpose(0, 2) if ck == dh else grad_y.transpose(0, 2).sum(-1, True)
-        torch.addcdiv(zero(grad), per_key, denominator, value=-1, out=h_keys)  # $0 - G Y / D$
+        torch.addcdiv(grad.new_zeros(()), per_key, denominator, value=-1, out=h_keys)  # $-G Y / D$
         # $\partial Q = G \odot Y \odot (1 - \sigma(Q))$, as $Y = \sigma(Q) \odot N / D$
         d_gate = None
         if gates is not None and ctx.needs_input_grad[3]:
@@ -363,7 +358,7 @@ class BandedMean(torch.autograd.Function):
         # $\partial [E V, E]$: the far keys' share, the transpose of the far sums, spread
         # over every row of the key's block; then the window's products, transposed
         far_rows = (far_weight.transpose(-1, -2) @ h_blocks).squeeze(2)
-        far = g.far_blocks(grad.device, grad.dtype).T @ far_rows
+        far = ctx.far_blocks.T @ far_rows
         d_columns = torch.empty_like(columns)
         d_columns[:, :g.before].zero_()
         d_columns[:, g.before + g.rows:].zero_()
