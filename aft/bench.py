@@ -64,9 +64,9 @@ Against the floor, one bare matrix product with the band's arithmetic, we take
 {{ ../results/bench.json#summary.ours_over_floor|.2f }} times as long
 ({{ ../results/bench-reuse.json#summary.ours_over_floor|.2f }} with memory reuse). The floor's
 forward and backward are three products of the band's size; ours are three too (the window,
-its transpose for the keys' gradient, and the weights' gradient), but each reaches $1.5\,s$
-keys per row, since blocks of $s/2$ rows start anywhere in the window. So a factor of
-about 1.5 in that ratio is arithmetic. The rest is element-wise work, a handful of passes
+its transpose for the keys' gradient, and the weights' gradient), but each reaches $1.25\,s$
+keys per row, since blocks of $s/4$ rows start anywhere in the window. So a factor of
+about 1.25 in that ratio is arithmetic. The rest is element-wise work, a handful of passes
 over $[T, d]$ tensors (the exponentials, the division, the gate), which the hand-written
 backward pass on the [AFT-local](local.py) page keeps to a minimum.
 
@@ -77,7 +77,7 @@ Blocks of $s$, $s/2$ and $s/4$ rows took
 ({{ ../results/bench-reuse.json#blocks.0.seconds|.2f }} s, {{ ../results/bench-reuse.json#blocks.1.seconds|.2f }} s and
 {{ ../results/bench-reuse.json#blocks.2.seconds|.2f }} s with memory reuse): smaller blocks waste fewer
 multiply-adds on keys outside the window, but make more, smaller products, which run less
-efficiently; between $s/2$ and $s/4$ the two come out close. [AFT-local](local.py) uses $s/2$.
+efficiently. [AFT-local](local.py) uses $s/4$, and never fewer than 32 rows.
 """
 
 import argparse

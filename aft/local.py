@@ -57,7 +57,7 @@ non-causal). So:
   needs the sum over every block before $j - k$ (and after $j + k$), which for all
   blocks at once is one small product of a 0/1 matrix with the block sums.
 
-With $C \approx s/2$, each row's products touch about $1.5\,s$ keys, for the $s$ it
+With $C \approx s/4$, each row's products touch about $1.25\,s$ keys, for the $s$ it
 needs. Every term is non-negative: nothing cancels. The paper's form with $e^w - 1$
 corrections is equivalent, but subtracts, and loses precision when $w \ll 0$.
 The keys are shifted by a *level* per channel, as in AFT-full, so a huge future key
@@ -74,9 +74,9 @@ from torch.autograd.function import once_differentiable
 from aft._checks import check_bias, check_qkv, compute_dtype
 from aft.full import TAU, merge_sums, stable_levels
 
-# Blocks of $C \approx s / 2$ rows (the benchmark page times $s$, $s / 2$ and $s / 4$),
+# Blocks of $C \approx s / 4$ rows (the benchmark page times $s$, $s / 2$ and $s / 4$),
 # and at least 32 rows, so that each matrix product is big enough to run at full speed.
-BLOCKS_PER_WINDOW = 2
+BLOCKS_PER_WINDOW = 4
 MIN_BLOCK = 32
 
 
