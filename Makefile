@@ -6,7 +6,7 @@ VENV := .venv
 export NO_MKDOCS_2_WARNING := 1
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint serve build bench compare notebooks translations chromium clean
+.PHONY: setup test test-gpu lint serve build bench compare notebooks translations chromium clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -43,6 +43,11 @@ test: setup chromium
 	$(PY) -m ruff check .
 	$(PY) -m literate translate check
 	$(PY) -m pytest -q
+
+# On a machine with a GPU: the CUDA tests, the notebooks at GPU size, the comparison on
+# the GPU (PyPI's torch 2.13.0 for Linux is a CUDA build). Logs go to gpu-check/.
+test-gpu: setup
+	PY=$(abspath $(PY)) scripts/gpu-check gpu-check
 
 # Build the site into site/ (for deployment).
 build: setup

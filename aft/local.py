@@ -58,8 +58,9 @@ non-causal). So:
   blocks at once is one small product of a 0/1 matrix with the block sums.
 
 With $C \approx s/4$, each row's products touch about $1.25\,s$ keys, for the $s$ it
-needs. Every term is non-negative: nothing cancels. The paper's form with $e^w - 1$
-corrections is equivalent, but subtracts, and loses precision when $w \ll 0$.
+needs (for windows of 128 or more; a smaller window keeps blocks of 32 rows). Every
+term is non-negative: nothing cancels. The paper's form with $e^w - 1$ corrections is
+equivalent, but subtracts, and loses precision when $w \ll 0$.
 The keys are shifted by a *level* per channel, as in AFT-full, so a huge future key
 never touches an earlier row. The backward pass is written by hand: it is the same
 products, transposed, and it keeps only what it needs.
@@ -208,10 +209,12 @@ class Blocks:
 #
 # $A_j$ `[C, width]` weighs the keys of blocks $j - k, \dots$ for the rows of block $j$:
 # $e^{w_{t,t'} - c_t}$ in the window, $e^{-c_t}$ for a far key, 0 for a key the row
-# may not see (the future, in causal mode, and positions outside the sequence). $c_t$,
-# the row's largest bias (at least 0, a far key's), cancels in the ratio and keeps every
-# weight $\le 1$. The weights depend on positions only, so one $A_j$ serves every batch
-# element and channel.
+# may not see (the future, in causal mode, and positions outside the sequence). $c_t$ is
+# the row's largest logit: its largest bias, or 0 (a far key's) if that is larger. It
+# cancels in the ratio, keeps every weight $\le 1$ and makes the largest exactly 1, so
+# no row underflows. A row with no far keys (the first $s$, causal) does not count the 0:
+# with biases of $-200$ it would round all its weights to 0. The weights depend on
+# positions only, so one $A_j$ serves every batch element and channel.
 def block_weights(band, g: Blocks):
     """`(weights [heads, n_blocks, C, width], far weight [heads, n_blocks, C, 1])`."""
     heads, seq, band_width = band.shape
@@ -226,10 +229,15 @@ def block_weights(band, g: Blocks):
     else:
         logits[:, :edge].masked_fill_(offset < g.s - 1 - row, float("-inf"))
         logits[:, seq - edge:].masked_fill_(offset > g.s - 1 + edge - 1 - row, float("-inf"))
-    shift = logits.amax(dim=-1, keepdim=True).clamp_min(0)  # $c_t$
+    # $c_t$; a row has far keys if a key $s$ or more positions away exists
+    t = torch.arange(seq, device=band.device).unsqueeze(1)
+    has_far = t >= g.s if g.causal else (t >= g.s) | (t + g.s < seq)
+    shift = logits.amax(dim=-1, keepdim=True)
+    shift = torch.where(has_far, shift.clamp_min(0), shift)
     # Rows past the end of the sequence (padding of the last block) are never read
     pad = (0, 0, 0, g.rows - seq)
-    far_weight = nn.functional.pad(torch.exp(-shift), pad).view(heads, g.n_blocks, g.block, 1)
+    far_weight = torch.where(has_far, torch.exp(-shift), 0.0)
+    far_weight = nn.functional.pad(far_weight, pad).view(heads, g.n_blocks, g.block, 1)
     window = nn.functional.pad(logits.flip(-1) if g.causal else logits, pad)
     shift = nn.functional.pad(shift, pad)
     # Far keys everywhere, then the window written over them, then the future removed

@@ -349,6 +349,23 @@ def test_band_entries_outside_the_sequence_are_ignored(causal):
     assert torch.count_nonzero(grads[3][outside]) == 0
 
 
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("bias", [-300.0, 300.0])
+def test_extreme_window_biases_stay_exact(causal, bias):
+    """Biases far below or above 0, in float32: every row keeps its largest weight at 1.
+    (The first rows have no far keys; with biases of -300 they must not compare them with
+    a far key's weight of 1, which would round every weight they have to 0. Non-causal, the
+    rows in the middle of a sequence shorter than 2s have none.)"""
+    seq, s = (90, 20) if causal else (30, 20)
+    q, k, v = random_qkv(2, seq, 3, scale=1.0)
+    width = s if causal else 2 * s - 1
+    w_band = bias + torch.randn(seq, width, dtype=torch.float64)
+    expected = naive_aft(q, k, v, band_to_dense(w_band, seq, causal), causal)
+    ours = aft_local(*(x.float() for x in (q, k, v, w_band)), causal=causal)
+    assert torch.isfinite(ours).all()
+    torch.testing.assert_close(ours.double(), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_memory_layout_of_the_inputs_changes_nothing():
     """Time-major views (what `AFTLocal` passes) and ordinary batch-major tensors: the same
     outputs and gradients, and a backward pass that can run twice on one graph."""

@@ -12,20 +12,10 @@ from pathlib import Path
 import pytest
 
 import aft
-from aft.data import CharCorpus
 from aft.train import main, read_metrics
 
 TINY = ["--seq-len", "32", "--d-model", "32", "--n-layers", "2", "--heads", "2", "--window", "8",
         "--d-bias", "8", "--batch-size", "8", "--eval-windows", "8", "--warmup", "2", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """A slice of Shakespeare in a file, so each run reads it in milliseconds."""
-    path = tmp_path_factory.mktemp("corpus") / "slice.txt"
-    shakespeare = CharCorpus()
-    path.write_text(shakespeare.vocab.decode(shakespeare.train[:60_000]))
-    return str(path)
 
 
 def run(corpus, out, *flags):
