@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=1500, help="training steps per model")
     p.add_argument("--seq-len", type=int, default=256, help="training context")
     p.add_argument("--speed-seq-len", type=int, default=1024, help="context of the speed test")
-    p.add_argument("--speed-steps", type=int, default=10, help="timed steps of the speed test")
+    p.add_argument("--speed-steps", type=int, default=30, help="timed steps of the speed test")
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--n-layers", type=int, default=4)
     p.add_argument("--heads", type=int, default=4)

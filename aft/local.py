@@ -218,16 +218,15 @@ class Blocks:
 def block_weights(band, g: Blocks):
     """`(weights [heads, n_blocks, C, width], far weight [heads, n_blocks, C, 1])`."""
     heads, seq, band_width = band.shape
-    # Entries that name a key before the start (or after the end) of the sequence are
-    # ignored: only the first (and last) $s$ rows have any
-    logits = band.clone()
+    # The biases in the order of the weights' columns, oldest key first (causal, the band
+    # counts back from $t$: flipped). Entries that name a key before the start (or after
+    # the end) of the sequence are ignored: only the first (and last) $s$ rows have any
+    logits = band.flip(-1) if g.causal else band.clone()
     edge = min(seq, g.s)
     offset = torch.arange(band_width, device=band.device)
     row = torch.arange(edge, device=band.device).unsqueeze(1)
-    if g.causal:
-        logits[:, :edge].masked_fill_(offset > row, float("-inf"))
-    else:
-        logits[:, :edge].masked_fill_(offset < g.s - 1 - row, float("-inf"))
+    logits[:, :edge].masked_fill_(offset < g.s - 1 - row, float("-inf"))
+    if not g.causal:
         logits[:, seq - edge:].masked_fill_(offset > g.s - 1 + edge - 1 - row, float("-inf"))
     # $c_t$; a row has far keys if a key $s$ or more positions away exists
     t = torch.arange(seq, device=band.device).unsqueeze(1)
@@ -235,11 +234,12 @@ def block_weights(band, g: Blocks):
     shift = logits.amax(dim=-1, keepdim=True)
     shift = torch.where(has_far, shift.clamp_min(0), shift)
     # Rows past the end of the sequence (padding of the last block) are never read
-    pad = (0, 0, 0, g.rows - seq)
-    far_weight = torch.where(has_far, torch.exp(-shift), 0.0)
-    far_weight = nn.functional.pad(far_weight, pad).view(heads, g.n_blocks, g.block, 1)
-    window = nn.functional.pad(logits.flip(-1) if g.causal else logits, pad)
-    shift = nn.functional.pad(shift, pad)
+    def pad(x):
+        return x if g.rows == seq else nn.functional.pad(x, (0, 0, 0, g.rows - seq))
+
+    far_weight = pad(torch.where(has_far, torch.exp(-shift), 0.0))
+    far_weight = far_weight.view(heads, g.n_blocks, g.block, 1)
+    window, shift = pad(logits), pad(shift)
     # Far keys everywhere, then the window written over them, then the future removed
     weights = far_weight.expand(-1, -1, -1, g.width).contiguous()
     window_weights = g.band_view(weights)
@@ -332,11 +332,15 @@ class BandedMean(torch.autograd.Function):
             denominator.clamp_min_(torch.finfo(sums.dtype).tiny)
         in_place = batch == 1 or v.stride(0) < v.stride(1)
         y = caller_layout(numerator, in_place)
-        torch.div(numerator, denominator, out=y.transpose(0, 2))
-        gates = None if gate is None else torch.sigmoid(gate)
-        if gate is not None:
-            y.mul_(gates)
-        ctx.save_for_backward(columns, weights, far_weight, denominator, gates, y)
+        gates = scale = None
+        if gate is None:
+            torch.div(numerator, denominator, out=y.transpose(0, 2))
+        else:
+            # $\sigma(Q) / D$, kept: the backward pass multiplies by it too
+            gates = torch.sigmoid(gate)
+            scale = gates.transpose(0, 2) / denominator
+            torch.mul(numerator, scale, out=y.transpose(0, 2))
+        ctx.save_for_backward(columns, weights, far_weight, denominator, gates, scale, y)
         ctx.geometry, ctx.shapes, ctx.far_blocks = g, (batch, seq, heads, dh, ck), far_blocks
         ctx.in_place = in_place
         return y
@@ -344,16 +348,17 @@ class BandedMean(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        columns, weights, far_weight, denominator, gates, y = ctx.saved_tensors
+        columns, weights, far_weight, denominator, gates, scale, y = ctx.saved_tensors
         g, (batch, seq, heads, dh, ck) = ctx.geometry, ctx.shapes
         # $H = [\partial N, \partial D] = [G \odot \sigma(Q) / D, -\sum G \odot Y / D]$ (the sum
         # over the channels that share a key; without a gate, $\sigma(Q)$ is 1)
         h_all = grad.new_empty(heads, g.rows, batch, dh + ck)
         h_all[:, seq:].zero_()
         h_values, h_keys = h_all[:, :seq, :, :dh], h_all[:, :seq, :, dh:]
-        torch.div(grad.transpose(0, 2), denominator, out=h_values)
-        if gates is not None:
-            h_values.mul_(gates.transpose(0, 2))
+        if scale is None:
+            torch.div(grad.transpose(0, 2), denominator, out=h_values)
+        else:
+            torch.mul(grad.transpose(0, 2), scale, out=h_values)
         grad_y = grad * y
         per_key = grad_y.transpose(0, 2) if ck == dh else grad_y.transpose(0, 2).sum(-1, True)
         torch.addcdiv(grad.new_zeros(()), per_key, denominator, value=-1, out=h_keys)  # $-G Y / D$
