@@ -89,12 +89,12 @@ def test_gradcheck_local(causal):
 def test_future_key_spike_leaves_the_past_unchanged():
     seq, spike_at = 200, 130
     q, k, v = to_device(*(x.float() for x in random_qkv(1, seq, 4, scale=1.0)))
-    w_band = torch.randn(seq, 5, device=DEVICE)
+    w_band = torch.randn(seq, 5, generator=torch.Generator().manual_seed(seq)).to(DEVICE)
     before = aft_local(q, k, v, w_band, causal=True)
     k[0, spike_at] += 1e4
     after = aft_local(q, k, v, w_band, causal=True)
     assert torch.isfinite(after).all()
-    torch.testing.assert_close(after[:, :spike_at], before[:, :spike_at], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(after[:, :spike_at], before[:, :spike_at], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
