@@ -23,6 +23,15 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+@pytest.fixture(autouse=True)
+def _seeded_torch():
+    """Every test starts from the same random state, whatever ran before it: a test that
+    draws unseeded inputs draws the same ones in any order, alone or in the whole suite."""
+    import torch
+
+    torch.manual_seed(0)
+
+
 @dataclass
 class BuiltSite:
     path: Path  # the built site/
