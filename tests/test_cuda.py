@@ -13,7 +13,7 @@ import os
 import pytest
 import torch
 from test_aft_ops import random_qkv
-from test_train import TINY, losses
+from test_train import losses, run
 
 from aft import AFTConv, AFTFull, AFTLocal, AFTSimple, aft_conv, aft_full, aft_local, aft_simple
 from aft.model import LanguageModel, ModelConfig
@@ -165,9 +165,8 @@ def test_recurrent_logits_equal_parallel_logits(mixer):
 
 
 def train(corpus, out, *flags):
-    from aft.train import main
-
-    return main([*TINY, "--corpus", corpus, "--out", str(out), "--device", DEVICE, *flags])
+    """`aft.train` at the CPU tests' tiny size, on this module's device."""
+    return run(corpus, out, "--device", DEVICE, *flags)
 
 
 def test_training_on_cuda_lowers_the_loss_and_resumes_exactly(corpus, tmp_path):
