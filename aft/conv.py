@@ -66,7 +66,9 @@ def aft_conv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,
     q, k, v, w = (x.to(dtype) for x in (q, k, v, w))
 
     # Heads: keys `[batch, seq, h, 1]`, values `[batch, seq, h, d/h]`; the kernel is the same
-    # for every position, so the band is a view that repeats it: `[h, seq, width]`
+    # for every position, so the band is a view that repeats it: `[h, seq, width]`, oldest
+    # key first (causal: flipped)
+    w = w.flip(-1) if causal else w
     band = w.unsqueeze(1).expand(heads, seq, w.shape[1])
     mean = banded_weighted_mean(k.unsqueeze(-1), v.view(batch, seq, heads, d // heads), band,
                                 causal)

@@ -55,7 +55,7 @@ non-causal). So:
   channel: the band is batched matrix multiplication, what CPUs and GPUs do fastest.
 * **The far keys** of blocks outside that range enter as whole-block sums: block $j$
   needs the sum over every block before $j - k$ (and after $j + k$), which for all
-  blocks at once is one small product of a 0/1 matrix with the block sums.
+  blocks at once is a running sum of the block sums, shifted by $k + 1$ blocks.
 
 With $C \approx s/4$, each row's products touch about $1.25\,s$ keys, for the $s$ it
 needs (for windows of 128 or more; a smaller window keeps blocks of 32 rows). Every
@@ -105,12 +105,18 @@ def aft_local(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w_band: torch.T
             raise ValueError(f"w_band must be [seq, 2s - 1] (non-causal): its width {width} "
                              f"is even; got w_band {tuple(w_band.shape)}")
         check_bias("w_band", w_band, (seq, width), q, "[seq, 2s - 1] (non-causal)")
-    in_dtype, dtype = q.dtype, compute_dtype(q)
-    q, k, v, w_band = (x.to(dtype) for x in (q, k, v, w_band))
+    # The kernel takes the band oldest key first (causal: flipped)
+    return gated_mean(q, k, v, w_band.flip(-1) if causal else w_band, causal)
 
+
+def gated_mean(q, k, v, band, causal: bool) -> torch.Tensor:
+    r"""`aft_local` without its checks, for a `band` `[seq, width]` whose column $j$ holds
+    the bias for key $t - (s - 1) + j$, oldest first, in both modes."""
+    in_dtype, dtype = q.dtype, compute_dtype(q)
+    q, k, v, band = (x.to(dtype) for x in (q, k, v, band))
     # One "head" whose keys have one channel per value channel: `[batch, seq, 1, d]`;
     # $\sigma(Q_t) \odot$ the weighted average, in the same pass
-    y = banded_weighted_mean(k.unsqueeze(2), v.unsqueeze(2), w_band.unsqueeze(0), causal,
+    y = banded_weighted_mean(k.unsqueeze(2), v.unsqueeze(2), band.unsqueeze(0), causal,
                              gate=q.unsqueeze(2))
     return y.squeeze(2).to(in_dtype)
 
@@ -122,7 +128,8 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
 
     `k` is `[batch, seq, heads, ck]`, `v` is `[batch, seq, heads, dh]`, where `ck` is `dh`
     (a key per channel) or 1 (a key per head, shared by its channels); `band` is
-    `[heads, seq, width]` in `aft_local`'s layout. Returns `[batch, seq, heads, dh]`:
+    `[heads, seq, width]`, column $j$ the bias for key $t - (s - 1) + j$, oldest key
+    first (`aft_local`'s layout, flipped if causal). Returns `[batch, seq, heads, dh]`:
     the weighted averages, or, given `gate` (the queries, shaped like `v`), $\sigma(Q)
     \odot$ the averages, all of Eq. 4 in one pass.
     """
@@ -133,7 +140,7 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
     # sequence is cut to the keys that exist.
     s = band.shape[-1] if causal else (band.shape[-1] + 1) // 2
     if s > seq:
-        band = band[..., :seq] if causal else band[..., s - seq: s + seq - 1]
+        band = band[..., s - seq: s + seq - 1]
         s = seq
     # Block size $C$, and $k$, the number of blocks the window reaches on each side
     block = min(seq, max(math.ceil((s - 1) / BLOCKS_PER_WINDOW), MIN_BLOCK))
@@ -158,6 +165,15 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor, band: torch.Tensor,
     return result
 
 
+def sums_before(x, gap: int):
+    r"""`out[:, j]` = the sum of `x[:, i]` over $i \le j -$ `gap`, along dimension 1."""
+    n = x.shape[1]
+    # Summed along the last dimension of a transposed view: on the CPU, PyTorch's running
+    # sum is several times faster there than along a middle dimension
+    running = x[:, :max(n - gap, 0)].transpose(1, 2).cumsum(-1)
+    return nn.functional.pad(running, (min(gap, n), 0)).transpose(1, 2).contiguous()
+
+
 class Blocks:
     r"""Where everything is when the sequence is cut into blocks of $C$ rows.
 
@@ -175,15 +191,21 @@ class Blocks:
         self.width = self.chunks * block
         self.before, self.after = reach * block, (0 if causal else reach * block)
 
-    def far_blocks(self, device, dtype):
-        r"""`[n_blocks, n_blocks]`: 1 where block $i$ lies beyond the window of block $j$
-        (before it, $i \le j - k - 1$, or non-causal, after it, $i \ge j + k + 1$), else 0.
-        The far sums of all blocks are one product with it: sums of positive terms, so
-        nothing is ever subtracted."""
-        j = torch.arange(self.n_blocks, device=device)
-        gap = j.unsqueeze(1) - j.unsqueeze(0)  # $j - i$
-        far = gap > self.reach if self.causal else gap.abs() > self.reach
-        return far.to(dtype)
+    def far_sums(self, x, transposed: bool = False):
+        r"""For every block $j$, the sum of `x` `[heads, n_blocks, X]` over the blocks beyond
+        its window: before it, $i \le j - k - 1$, and non-causal, after it too,
+        $i \ge j + k + 1$. Running sums of positive terms: nothing is ever subtracted.
+        (A product with a 0/1 matrix of the far blocks would do the same, but that matrix
+        has $(T / C)^2$ entries: the one term of the cost that would grow faster than $T$.)
+        `transposed` answers the backward pass's question instead: the sum over the blocks
+        $j$ whose far sums hold block $i$ (causal: $j \ge i + k + 1$)."""
+        gap = self.reach + 1
+        if self.causal and transposed:
+            return sums_before(x.flip(1), gap).flip(1)
+        far = sums_before(x, gap)
+        if not self.causal:  # the blocks after the window: the same, in reverse order
+            far = far + sums_before(x.flip(1), gap).flip(1)
+        return far
 
     def keys(self, columns, chunk):
         """Key block $j - k + i$ for every row block $j$: `[n_blocks, C, X]` of `[rows, X]`."""
@@ -218,10 +240,10 @@ class Blocks:
 def block_weights(band, g: Blocks):
     """`(weights [heads, n_blocks, C, width], far weight [heads, n_blocks, C, 1])`."""
     heads, seq, band_width = band.shape
-    # The biases in the order of the weights' columns, oldest key first (causal, the band
-    # counts back from $t$: flipped). Entries that name a key before the start (or after
-    # the end) of the sequence are ignored: only the first (and last) $s$ rows have any
-    logits = band.flip(-1) if g.causal else band.clone()
+    # The biases, oldest key first like the weights' columns. Entries that name a key
+    # before the start (or after the end) of the sequence are ignored: only the first
+    # (and last) $s$ rows have any
+    logits = band.clone()
     edge = min(seq, g.s)
     offset = torch.arange(band_width, device=band.device)
     row = torch.arange(edge, device=band.device).unsqueeze(1)
@@ -314,8 +336,7 @@ class BandedMean(torch.autograd.Function):
 
         # ### The far keys: whole-block sums, weighted by $e^{-c_t}$ in row $t$
         block_sums = flat[:, g.before: g.before + g.rows].unflatten(1, (g.n_blocks, g.block))
-        far_blocks = g.far_blocks(k.device, k.dtype)
-        far = far_blocks @ block_sums.sum(2)
+        far = g.far_sums(block_sums.sum(2))
         sums = far_weight * far.unsqueeze(2)  # `[heads, n_blocks, C, X]`
         # ### The window: `chunks` matrix products, accumulated in place
         for h in range(heads):
@@ -341,7 +362,7 @@ class BandedMean(torch.autograd.Function):
             scale = gates.transpose(0, 2) / denominator
             torch.mul(numerator, scale, out=y.transpose(0, 2))
         ctx.save_for_backward(columns, weights, far_weight, denominator, gates, scale, y)
-        ctx.geometry, ctx.shapes, ctx.far_blocks = g, (batch, seq, heads, dh, ck), far_blocks
+        ctx.geometry, ctx.shapes = g, (batch, seq, heads, dh, ck)
         ctx.in_place = in_place
         return y
 
@@ -371,7 +392,7 @@ class BandedMean(torch.autograd.Function):
         # $\partial [E V, E]$: the far keys' share, the transpose of the far sums, spread
         # over every row of the key's block; then the window's products, transposed
         far_rows = (far_weight.transpose(-1, -2) @ h_blocks).squeeze(2)
-        far = ctx.far_blocks.T @ far_rows
+        far = g.far_sums(far_rows, transposed=True)
         d_columns = torch.empty_like(columns)
         d_columns[:, :g.before].zero_()
         d_columns[:, g.before + g.rows:].zero_()
@@ -396,7 +417,6 @@ class BandedMean(torch.autograd.Function):
                 torch.bmm(keys, h_blocks[h].transpose(1, 2), out=d_weights[h])
             d_weights = d_weights.transpose(-1, -2)
             d_band = (g.band_view(d_weights) * g.band_view(weights)).flatten(1, 2)[:, :seq]
-            d_band = d_band.flip(-1) if g.causal else d_band
 
         # $\partial K$ and $\partial V$ from $\partial E$ and $\partial (E V)$
         real, d_real = columns[:, g.before: g.before + seq], d_columns[:, g.before: g.before + seq]
@@ -439,26 +459,34 @@ class AFTLocal(nn.Module):
 
     def band(self, seq: int) -> torch.Tensor:
         """The learned biases in `aft_local`'s layout, `[seq, s]` or `[seq, 2s - 1]`."""
+        band = self.window_biases(seq)
+        return band.flip(-1) if self.causal else band
+
+    def window_biases(self, seq: int) -> torch.Tensor:
+        """The learned biases oldest key first, the kernel's order (see `gated_mean`)."""
         s = self.window
         before, after = s - 1, 0 if self.causal else s - 1
         block = max(s, MIN_BLOCK)
         n_blocks = math.ceil(seq / block)
-        # $u$ in blocks `[n_blocks, C, d']`; $v$ padded by the window's reach on each side
-        u = nn.functional.pad(self.bias_u[:seq], (0, 0, 0, n_blocks * block - seq))
-        v = nn.functional.pad(self.bias_v[:seq], (0, 0, before, n_blocks * block - seq + after))
-        u = u.view(n_blocks, block, -1)
-        # Each block's $v$ rows, `[n_blocks, C + before + after, d']`, as a view
+        # $u$ in blocks `[n_blocks, C, d']`; $v$ padded by the window's reach on each side and
+        # cut into blocks too. Block $j$'s window reaches `keys` rows of the padded $v$, which
+        # lie in its blocks $j, \dots, j + $ `pieces` $- 1$
         keys = block + before + after
-        v = v.unfold(0, keys, block).transpose(1, 2)
-        # $u_t^\top v_{t'}$ for the block and its window: `[n_blocks, C, C + before + after]`
+        pieces = math.ceil(keys / block)
+        u = nn.functional.pad(self.bias_u[:seq], (0, 0, 0, n_blocks * block - seq))
+        v = nn.functional.pad(self.bias_v[:seq],
+                              (0, 0, before, (n_blocks + pieces - 1) * block - before - seq))
+        u, v = u.view(n_blocks, block, -1), v.view(n_blocks + pieces - 1, block, -1)
+        # Those blocks side by side, `[n_blocks, pieces C, d']`: a small copy (a view of
+        # overlapping windows would make the backward pass slow to add them up again)
+        v = torch.cat([v[m: m + n_blocks] for m in range(pieces)], dim=1)
+        # $u_t^\top v_{t'}$ for the block and its window: `[n_blocks, C, pieces C]`
         products = u @ v.transpose(1, 2)
         # Row $r$ needs columns $r + j$ (key $t' = t - (s-1) + j$) for $j$ in the band: the
         # diagonals of each block's product, as a view that steps one column right per row
-        width = before + after + 1
-        band = products.as_strided((n_blocks, block, width), (block * keys, keys + 1, 1))
-        band = band.reshape(n_blocks * block, width)[:seq]
-        # Causal layout counts back from $t$: column $j$ is key $t - j$
-        return band.flip(-1) if self.causal else band
+        width, columns = before + after + 1, pieces * block
+        band = products.as_strided((n_blocks, block, width), (block * columns, columns + 1, 1))
+        return band.reshape(n_blocks * block, width)[:seq]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         seq = x.shape[1]
@@ -469,7 +497,7 @@ class AFTLocal(nn.Module):
         x = x.transpose(0, 1).contiguous()
         q, k, v = (projection(x).transpose(0, 1) for projection in (self.query, self.key,
                                                                      self.value))
-        y = aft_local(q, k, v, self.band(seq), causal=self.causal)
+        y = gated_mean(q, k, v, self.window_biases(seq), self.causal)
         return self.output(y.transpose(0, 1)).transpose(0, 1)
 
     # ## Generation, one token at a time

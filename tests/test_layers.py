@@ -7,8 +7,9 @@ import textwrap
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from aft import AFTConv, AFTFull, AFTLocal, AFTSimple, aft_full, aft_simple
+from aft import AFTConv, AFTFull, AFTLocal, AFTSimple, aft_full, aft_local, aft_simple
 
 
 def dense_local_bias(layer: AFTLocal, seq: int) -> torch.Tensor:
@@ -121,3 +122,31 @@ def test_memory_is_linear_in_sequence_length():
     tensor_mib = seq * d * 4 / 2**20  # one [T, d] float32 tensor: 8 MiB
     assert result["extra_mib"] < 512, result  # a T x T matrix would be 4096 MiB
     assert result["extra_mib"] < 60 * tensor_mib, result
+
+
+class LargestTensor(TorchDispatchMode):
+    """Records the largest storage, in numbers, that any operation returns."""
+
+    largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for x in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(x, torch.Tensor):
+                numbers = x.untyped_storage().nbytes() // x.element_size()
+                self.largest = max(self.largest, numbers)
+        return out
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_no_tensor_grows_faster_than_the_sequence(causal):
+    """A window of 1 at T = 131072: 4096 blocks of 32 rows. The far keys' sums are running
+    sums over the blocks; a [blocks, blocks] matrix of which blocks are far would hold 16.8
+    million numbers, four times the largest tensor the kernel needs, the block weights."""
+    seq, d = 131072, 2
+    q, k, v = (torch.randn(1, seq, d).requires_grad_() for _ in range(3))
+    w_band = torch.randn(seq, 1).requires_grad_()  # s = 1: width 1 in either layout
+    with LargestTensor() as mode:
+        aft_local(q, k, v, w_band, causal=causal).sum().backward()
+    block_weights = seq * 32  # 32 key columns for each row
+    assert mode.largest <= block_weights, mode.largest
