@@ -169,7 +169,8 @@ def sums_before(x, gap: int):
     r"""`out[:, j]` = the sum of `x[:, i]` over $i \le j -$ `gap`, along dimension 1."""
     n = x.shape[1]
     # Summed along the last dimension of a transposed view: on the CPU, PyTorch's running
-    # sum is several times faster there than along a middle dimension
+    # sum is several times faster there than along a middle dimension. The result is made
+    # contiguous again: the multiplications that read it run slower on a strided one
     running = x[:, :max(n - gap, 0)].transpose(1, 2).cumsum(-1)
     return nn.functional.pad(running, (min(gap, n), 0)).transpose(1, 2).contiguous()
 

@@ -10,6 +10,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from aft import AFTConv, AFTFull, AFTLocal, AFTSimple, aft_full, aft_local, aft_simple
+from aft.local import MIN_BLOCK
 
 
 def dense_local_bias(layer: AFTLocal, seq: int) -> torch.Tensor:
@@ -148,5 +149,5 @@ def test_no_tensor_grows_faster_than_the_sequence(causal):
     w_band = torch.randn(seq, 1).requires_grad_()  # s = 1: width 1 in either layout
     with LargestTensor() as mode:
         aft_local(q, k, v, w_band, causal=causal).sum().backward()
-    block_weights = seq * 32  # 32 key columns for each row
+    block_weights = seq * MIN_BLOCK  # one block of 32 key columns for each row
     assert mode.largest <= block_weights, mode.largest
