@@ -48,46 +48,7 @@ SMOKE = {"SIZE": "smoke"}  # what the tests and `execute` run with
 TIME_LIMIT_S = 90  # per notebook, at smoke size, in the tests
 COLAB = "https://colab.research.google.com/github/"
 
-# The words this module puts on pages, per language (English when not listed).
-WORDS = {
-    "si": {
-        "Notebooks": "සටහන් පොත්",
-        "Open in Colab": "Colab හි විවෘත කරන්න",
-        "View on GitHub": "GitHub හි බලන්න",
-        "notebooks intro": "මෙම සටහන් පොත් ඔබේ පරිගණකයේ CPU එකෙහි හෝ Colab හි GPU එකක "
-                           "ධාවනය කළ හැකිය. සෑම පරීක්ෂණ ධාවනයක්ම ඒවා කුඩා ප්‍රමාණයෙන් ධාවනය කරයි.",
-        "outputs note": "පහත ප්‍රතිදාන, මෙම වෙබ් අඩවිය ගොඩනැගීමට පෙර CPU එකක කුඩා (smoke) "
-                        "ප්‍රමාණයෙන් කළ ධාවනයකින් ය. සම්පූර්ණ ප්‍රමාණය සඳහා Colab හි විවෘත කරන්න.",
-    },
-    "zh": {
-        "Notebooks": "笔记本",
-        "Open in Colab": "在 Colab 中打开",
-        "View on GitHub": "在 GitHub 上查看",
-        "notebooks intro": "这些笔记本既能在笔记本电脑的 CPU 上运行，也能在 Colab 的 GPU 上运行。"
-                           "每次测试都会以小规模执行它们，因此它们不会在无人察觉时失效。",
-        "outputs note": "下面的输出来自构建本网站之前在 CPU 上以冒烟测试规模运行的结果。"
-                        "在 Colab 中打开即可按完整规模运行。",
-    },
-    "ja": {
-        "Notebooks": "ノートブック",
-        "Open in Colab": "Colab で開く",
-        "View on GitHub": "GitHub で見る",
-        "notebooks intro": "これらのノートブックはノート PC の CPU でも Colab の GPU でも動く。"
-                           "テストのたびに小さなサイズで実行されるので、気づかないうちに壊れることはない。",
-        "outputs note": "以下の出力は、サイトのビルド前に CPU 上でスモークサイズで"
-                        "実行した結果である。フルサイズで実行するには Colab で開く。",
-    },
-}
-ENGLISH = {
-    "notebooks intro": "These notebooks run on a laptop's CPU and on a Colab GPU. Every test "
-                       "run executes them at a small size, so they cannot rot unnoticed.",
-    "outputs note": "The outputs below come from a run at smoke size on a CPU, made before the "
-                    "site was built. Open the notebook in Colab to run it at full size.",
-}
-
-
-def t(lang: str, text: str) -> str:
-    return WORDS.get(lang, {}).get(text) or ENGLISH.get(text) or ui.t(lang, text)
+t = ui.t
 
 
 def is_notebook(path: str) -> bool:
