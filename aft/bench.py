@@ -110,11 +110,11 @@ def setup(method: str, seq: int, d: int, window: int, blocks_per_window: int | N
         return torch.randn(*shape, generator=gen).requires_grad_()
 
     if method == "ours":
-        import aft.local
+        import aft.kernel
         from aft import aft_local
 
         if blocks_per_window:
-            aft.local.BLOCKS_PER_WINDOW = blocks_per_window
+            aft.kernel.BLOCKS_PER_WINDOW = blocks_per_window
 
         q, k, v = tensor(1, seq, d), tensor(1, seq, d), tensor(1, seq, d)
         w_band = tensor(seq, window)

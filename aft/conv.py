@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from aft._checks import check_bias, check_qkv, compute_dtype
-from aft.local import banded_weighted_mean
+from aft.kernel import banded_weighted_mean
 
 
 def aft_conv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,

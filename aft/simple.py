@@ -28,7 +28,7 @@ from torch import nn
 
 from aft._checks import check_qkv, compute_dtype
 from aft.full import merge_sums
-from aft.local import banded_weighted_mean
+from aft.kernel import banded_weighted_mean
 
 
 def aft_simple(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,

@@ -10,7 +10,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from aft import AFTConv, AFTFull, AFTLocal, AFTSimple, aft_full, aft_local, aft_simple
-from aft.local import MIN_BLOCK
+from aft.kernel import MIN_BLOCK
 
 
 def dense_local_bias(layer: AFTLocal, seq: int) -> torch.Tensor:
