@@ -117,6 +117,10 @@ def banded_weighted_mean(k: torch.Tensor, v: torch.Tensor,
     return result
 
 
+# ## The blocks
+#
+# Everything about the blocks in one place: where each block's rows find the keys of
+# their window, and the far keys' sums, running sums over whole blocks.
 def sums_before(x, gap: int):
     r"""`out[:, j]` = the sum of `x[:, i]` over $i \le j -$ `gap`, along dimension 1."""
     n = x.shape[1]
