@@ -75,21 +75,20 @@ from aft.kernel import MIN_BLOCK, gated_mean
 def aft_local_simple(q, k, v, w_band, causal=True):
     r"""AFT-local (Eq. 4) in plain PyTorch, with `aft_local`'s arguments: `q`, `k`,
     `v` are `[batch, seq, d]`; `w_band[t, j]` is the bias for the key $t - j$ (causal,
-    `[seq, s]`) or $t + j - (s - 1)$ (non-causal, `[seq, 2s - 1]`).
-
-    **Its one limit.** Every key is shifted by $m$, the largest key of its channel
-    in the whole sequence, so that no $e^{K - m}$ exceeds 1. In causal mode, that can
-    be too much for an early row: if a later key is far above every key the row can
-    see (by more than about 100 in float32), all the row's terms round to 0 and the
-    row is $0/0$, NaN; a little less, and they lose their precision. The
-    [fast kernel](kernel.py) shifts each row by a *level* close to its own largest
-    key, and stays exact. (The biases are used as they are, which suits learned
-    biases, small numbers; the fast kernel shifts them too.)
-    """
+    `[seq, s]`) or $t + j - (s - 1)$ (non-causal, `[seq, 2s - 1]`)."""
     seq, width = q.shape[1], w_band.shape[1]
     s = width if causal else (width + 1) // 2
-    # $E = e^{K - m}$; the numerator's terms $E \odot V$ and the denominator's $E$
-    # side by side, `[batch, seq, 2d]`
+    # $E = e^{K - m}$, with $m$ the largest key of its channel in the whole
+    # sequence, so that no term exceeds 1. The numerator's terms $E \odot V$ and the
+    # denominator's $E$ go side by side, `[batch, seq, 2d]`.
+    #
+    # **This shift is the simple version's one limit.** In causal mode it can be too
+    # much for an early row: if a later key is far above every key the row can see
+    # (by more than about 100 in float32), all the row's terms round to 0 and the row
+    # is $0/0$, NaN; a little less, and they lose their precision. The
+    # [fast kernel](kernel.py) shifts each row by a *level* close to its own largest
+    # key, and stays exact. (The biases are used as they are, which suits learned
+    # biases, small numbers; the fast kernel shifts them too.)
     e = torch.exp(k - k.amax(dim=1, keepdim=True))
     terms = torch.cat([e * v, e], dim=-1)
     # The far keys $t' \le t - s$: the running sum, moved $s$ rows down; non-causal,
