@@ -2,7 +2,8 @@
 
     update     add new English paragraphs (missing); carry edited ones over, flagged stale
     status     translated / missing / stale / orphaned per language and page (--json)
-    check      every file: JSON, placeholders, HTML, links, spelling (--fix normalises)
+    check      every file: JSON, placeholders, HTML, links, spelling (--fix normalises),
+               the glossary's machine-readable rules (see `glossary`)
     prune      delete orphans: translations of paragraphs that are gone
     todo       the missing and stale paragraphs of a page, as JSON to work from
     export-po  gettext PO files for Poedit, Weblate or Crowdin (stale → fuzzy)
@@ -19,7 +20,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import translations
+from . import glossary, translations
 from .sections import LiterateError
 from .site import Config
 from .translations import Catalog
@@ -133,6 +134,7 @@ def check(root: Path, langs: list[str], fix: bool = False) -> list[str]:
                     catalog.strings = fixed
                     catalog.write()
             problems += translations.check_catalog(catalog, lang)
+            problems += glossary.check_catalog(catalog, lang, folder / "glossary.md")
         for file in sorted(folder.rglob("*.meta.json")) if folder.is_dir() else []:
             try:
                 Catalog.read(file.with_name(file.name[: -len(".meta.json")] + ".json"))

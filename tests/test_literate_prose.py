@@ -6,16 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from labml_seed import FIXTURES, needs_seed
 
 from literate import LiterateError, prose, translations
 
-FIXTURES = Path("/work/shared/fixtures")
-if not FIXTURES.exists():  # a fresh clone keeps them beside the repository
-    FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.exists(), reason="labml fixtures not present")
 
-
-@needs_fixtures
+@needs_seed
 def test_readme_keys_equal_the_seed_keys():
     """Every key of labml's Sinhala file for the readme, title included, is ours: it applies."""
     folder = FIXTURES / "labml-aft-readme"
@@ -39,7 +35,7 @@ def labml_key_fraction() -> tuple[int, int]:
     return hits, total
 
 
-@needs_fixtures
+@needs_seed
 def test_labml_key_fraction():
     """Measured, not required to be 1: labml's own renderer has quirks we do not copy
     (a leading space in docstring paragraphs, `<ul><li>` glued together, `<p> </p>` for an
