@@ -149,11 +149,26 @@ def learned_biases(model, digits: int = 2) -> dict:
         "n_layers": config.n_layers, "seq_len": config.seq_len, "window": config.window,
         "d_bias": config.d_bias,
         "min": min(values), "max": max(values),
+        "offset_share": [offset_share(layer, config.window) for layer in layers],
         "mean_by_offset": [[0.0 + round(sum(row[j] for row in layer if row[j] is not None)
                                   / sum(row[j] is not None for row in layer), digits)
                             for j in range(config.window)] for layer in layers],
         "band": layers,
     }
+
+
+def offset_share(band: list[list[float | None]], window: int) -> float:
+    r"""How much of a layer's bias the distance $t - t'$ alone accounts for: 1 minus the mean
+    variance over $t$ at each distance over the variance of all biases, for the rows whose
+    window is whole. 1: a bias of the distance only, like AFT-conv's."""
+    rows = band[window:]
+
+    def variance(xs):
+        mean = sum(xs) / len(xs)
+        return sum((x - mean) ** 2 for x in xs) / len(xs)
+
+    within = sum(variance([row[j] for row in rows]) for j in range(window)) / window
+    return round(1 - within / variance([x for row in rows for x in row]), 3)
 
 
 def write_learned_biases(model_or_checkpoint, path: Path) -> dict:

@@ -150,13 +150,15 @@ def _restore(body: str, fragments: list[prose.Fragment], math_html, alt=None,
             return f"<code>{html.escape(fragment.text, quote=False)}</code>"
         if fragment.kind in ("data", "include"):
             return fragment.text  # already HTML: see `prose.resolve_data`
-        if fragment.kind in ("image", "figure"):
+        if fragment.kind == "image" and not fragment.display:
+            return f'<img src="{html.escape(fragment.text)}" alt="{html.escape(fragment.extra)}">'
+        if fragment.kind in ("image", "figure"):  # a figure: its alt text is translated
             text, english = alt(fragment.extra)
             lang = ' lang="en"' if english else ""
             if fragment.kind == "figure":
                 return _figure(fragment.text, text, lang, figures)
             image = f'<img src="{html.escape(fragment.text)}" alt="{html.escape(text)}"{lang}>'
-            return f'<figure class="lit-figure">{image}</figure>\n' if fragment.display else image
+            return f'<figure class="lit-figure">{image}</figure>\n'
         return _fence(fragment)
 
     return prose.PLACEHOLDER_RE.sub(fragment_html, body)

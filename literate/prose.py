@@ -176,10 +176,11 @@ def protect(path: str, text: str, line: int) -> tuple[str, list[Fragment]]:
                 raise LiterateError(path, here, "{{ is never closed by }}")
             i = cut(Fragment("data", text[i + 2 : end].strip(), line=here), end + 2)
         elif rest.startswith("!["):
-            image = re.match(r"!\[([^\]\n]*)\]\(([^)\s]+)\)", rest)
+            # The alt text may run over several lines (not a blank one); it is one line to us
+            image = re.match(r"!\[((?:[^\]\n]|\n(?![ \t]*\n))*)\]\(([^)\s]+)\)", rest)
             if image:
-                i = cut(Fragment("image", image.group(2), extra=image.group(1), line=here),
-                        i + image.end())
+                alt = " ".join(image.group(1).split())
+                i = cut(Fragment("image", image.group(2), extra=alt, line=here), i + image.end())
             else:
                 out.append("!")
                 i += 1

@@ -125,6 +125,7 @@ def test_learned_biases_json(tmp_path):
     assert data["min"] == min(values) and data["max"] == max(values)
     assert data["mean_by_offset"][1][2] == pytest.approx(
         sum(row[2] for row in data["band"][1][2:]) / 6, abs=0.006)
+    assert all(0 <= share <= 1 for share in data["offset_share"])
     # compact: one band row a line
     assert len(path.read_text().splitlines()) < 2 * 8 + 30
     svg = figures.draw_learned(data, row_group=2)
@@ -166,6 +167,8 @@ def test_an_image_paragraph_is_a_block_and_an_inline_image_is_not():
     assert rendered.key == ("<p>Weights:</p>\n<span translate=no>_^_0_^_</span>"
                             "<p>The caption.</p>\n")
     assert rendered.fragments[0].display
+    wrapped = prose.render("aft/page.py", "![Ten\n  squares](x.svg)\n\nNext.", 1)
+    assert wrapped.fragments[0].extra == "Ten squares" and wrapped.fragments[0].display
     inline = prose.render("aft/page.py", "See ![a dot](d.svg) here.", 1)
     assert inline.key.startswith("<p>See <span") and not inline.fragments[0].display
 
@@ -175,6 +178,8 @@ def test_the_alt_text_is_a_key_after_its_paragraph(repo):
     keys = translations.ordered_keys("aft/page.py", text)
     assert keys[-1] == "Ten squares"
     assert keys[-2].endswith("<p>The caption.</p>\n")
+    inline = translations.ordered_keys("a.md", "A [![badge](b.svg)](https://x) link.\n")
+    assert len(inline) == 1 and "badge" not in inline[0]  # an image in a sentence: no key
 
 
 def render_page(root, strings=None, lang=None):
