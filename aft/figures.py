@@ -380,7 +380,7 @@ def figures(root: Path = ROOT) -> dict[str, str]:
     blocks = SETTINGS["kernel_blocks"]
     out = {
         "variant-weights.svg": str(draw_weights(panels, weights["seq"], weights["window"], 9)),
-        "local-weights.svg": str(draw_weights(local_panel, local["seq"], local["window"], 14)),
+        "local-weights.svg": str(draw_weights(local_panel, local["seq"], local["window"], 24)),
         "kernel-blocks.svg": str(draw_blocks(**blocks)),
     }
     learned = root / LEARNED_BIASES
