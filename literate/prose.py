@@ -254,7 +254,8 @@ def _join_lines(text: str) -> str:
 # Paths are relative to the source file. Both are placeholders, so a translation never
 # goes stale when only a number changes.
 def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
-    """Replace each `data` fragment's spec by its HTML, reading files under `root`."""
+    """Replace each `data` fragment's spec by its HTML, and each SVG figure's path by the SVG,
+    reading files under `root`."""
     out = []
     for fragment in fragments:
         if fragment.kind == "image" and fragment.display and fragment.text.endswith(".svg"):
