@@ -6,7 +6,7 @@ VENV := .venv
 export NO_MKDOCS_2_WARNING := 1
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-gpu lint serve build bench compare notebooks translations chromium clean
+.PHONY: setup test test-gpu lint serve build bench compare figures notebooks translations chromium clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -69,6 +69,11 @@ compare: setup
 translations: setup
 	$(PY) -m literate translate update
 	$(PY) -m literate translate status
+
+# The site's figures, drawn by the code they show, into results/figures/ (the site inlines
+# them; tests/test_figures.py fails when one is out of date).
+figures: setup
+	$(PY) -m aft.figures
 
 # Re-execute the notebooks at smoke size and store their outputs (the site shows them).
 notebooks: setup

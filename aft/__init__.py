@@ -55,6 +55,20 @@ from aft.full import AFTFull, aft_full
 from aft.local import AFTLocal, aft_local
 from aft.simple import AFTSimple, aft_simple
 
+# ![Five square weight matrices side by side, queries down and keys across. AFT-full gives
+# every earlier key its own shade. AFT-local, causal and non-causal, has a band of varied
+# shades along the diagonal, outlined, and one even shade per row for every key outside it.
+# AFT-simple gives every key a row can see the same shade. AFT-conv repeats the same few
+# shades along the diagonal and has an even shade elsewhere.](../results/figures/variant-weights.svg)
+#
+# The weights each variant gives each key, computed by the functions imported above with
+# every key $K = 0$, so that only the bias is left: in each panel, row $t$ is a query and
+# column $t'$ a key, for $T$ = {{ ../results/figures/settings.json#variant_weights.seq }}
+# positions, a window of $s$ = {{ ../results/figures/settings.json#variant_weights.window }}
+# and biases drawn at random. Each row is scaled so that its largest weight is the darkest; a
+# blank cell is a key the row may not see. The outline is AFT-local's window, where it learns
+# a bias. Every key outside it keeps the bias 0, so a row gives all its far keys one and the
+# same weight, never none: that is what sets AFT-local apart from windowed attention.
 __all__ = [
     "aft_full", "aft_local", "aft_simple", "aft_conv",
     "AFTFull", "AFTLocal", "AFTSimple", "AFTConv",

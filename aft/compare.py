@@ -414,6 +414,10 @@ def main(argv=None) -> int:
             writer.writerow([mixer] + [round(row[c], 4) if isinstance(row[c], float) else row[c]
                                        for c in columns[1:]]
                             + [round(row["generation_ms_per_token"][p], 4) for p in (low, high)])
+    # The trained AFT-local model's position biases, which the training page draws
+    # (`python -m aft.figures`)
+    from aft.figures import write_learned_biases
+    write_learned_biases(model, out / "learned_biases.json")
     print(json.dumps({"ratios": ratios, "targets": report["targets"]}, indent=2))
     return 0
 

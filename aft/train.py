@@ -83,6 +83,23 @@ A sample from the trained AFT-local model, temperature {{ ../results/compare.jso
 {{ include ../results/compare_sample.txt }}
 """
 
+# ![Four panels, one for each layer of the trained AFT-local model: the learned bias of each
+# query, from the first position at the top to the last at the bottom, for each key in its
+# window, from the nearest on the left to the furthest on the right; orange above 0, blue
+# below. The first layer shows sharp vertical stripes, strongly orange for the nearest few
+# keys and faintly blue further away; the later layers are paler and patchier.](../results/figures/learned-biases.svg)
+#
+# What AFT-local's position bias $w_{t,t'} = u_t^\top v_{t'}$ learned in this comparison, one
+# panel per layer: query $t$ runs down (rows averaged in groups of
+# {{ ../results/figures/settings.json#learned_biases.row_group }}), the distance $t - t'$ to the
+# key runs across the window, orange above 0 and blue below. Nothing forces $u_t^\top v_{t'}$
+# to depend on the distance alone, yet in the first layer the distance accounts for
+# {{ ../results/learned_biases.json#offset_share.0|.0% }} of the bias's variation (in the
+# last layer, {{ ../results/learned_biases.json#offset_share.3|.0% }}): the model learned a
+# mostly relative bias, like AFT-conv's. On average the first layer adds
+# {{ ../results/learned_biases.json#mean_by_offset.0.1 }} to the key one position back and
+# {{ ../results/learned_biases.json#mean_by_offset.0.0 }} to the query's own key: it looks
+# at the last few characters first.
 from __future__ import annotations
 
 import argparse

@@ -18,6 +18,7 @@ import html
 import io
 import posixpath
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from pygments import highlight
@@ -83,12 +84,13 @@ def render(source: Source, site: Site, math_html, strings=None, lang: str | None
     """
     lookup = strings if callable(strings) else _dict_lookup(strings or {}, lang or "")
     highlighted = _highlight_lines(source.text) if source.path.endswith(".py") else []
-    rows, used = [], set()
+    rows, used, figures = [], set(), Counter()
     for section, rendered in zip(source.sections, source.proses, strict=True):
         anchor = _unique(_anchor(section), used)
         body, state = lookup(rendered.key) if rendered.key else ("", "translated")
         body = _heading_ids(body, rendered.key, used)
-        body = _restore(body, rendered.fragments, math_html)
+        body = _restore(body, rendered.fragments, math_html, lambda alt: _alt(lookup, alt, lang),
+                        figures)
         body = _rewrite_links(body, source.path, site)
         code = _code(section, highlighted, site.blob_url + source.path)
         classes, marker = "lit-prose", ""
@@ -131,8 +133,14 @@ def _dict_lookup(strings: dict[str, str], lang: str):
     return lookup
 
 
-def _restore(body: str, fragments: list[prose.Fragment], math_html) -> str:
-    """Put formulas, code and images back where their placeholders stand."""
+def _restore(body: str, fragments: list[prose.Fragment], math_html, alt=None,
+             figures: Counter | None = None) -> str:
+    """Put formulas, code and images back where their placeholders stand.
+
+    `alt(text)` gives an image's alt text in the page's language (by default, as written) and
+    whether that is English; `figures` counts the figures of a page, for unique ids."""
+    alt = alt or (lambda text: (text, False))
+    figures = Counter() if figures is None else figures
 
     def fragment_html(match: re.Match) -> str:
         fragment = fragments[int(match.group(1))]
@@ -142,11 +150,42 @@ def _restore(body: str, fragments: list[prose.Fragment], math_html) -> str:
             return f"<code>{html.escape(fragment.text, quote=False)}</code>"
         if fragment.kind in ("data", "include"):
             return fragment.text  # already HTML: see `prose.resolve_data`
-        if fragment.kind == "image":
+        if fragment.kind == "image" and not fragment.display:
             return f'<img src="{html.escape(fragment.text)}" alt="{html.escape(fragment.extra)}">'
+        if fragment.kind in ("image", "figure"):  # a figure: its alt text is translated
+            text, english = alt(fragment.extra)
+            lang = ' lang="en"' if english else ""
+            if fragment.kind == "figure":
+                return _figure(fragment.text, text, lang, figures)
+            image = f'<img src="{html.escape(fragment.text)}" alt="{html.escape(text)}"{lang}>'
+            return f'<figure class="lit-figure">{image}</figure>\n'
         return _fence(fragment)
 
     return prose.PLACEHOLDER_RE.sub(fragment_html, body)
+
+
+def _alt(lookup, text: str, lang: str | None) -> tuple[str, bool]:
+    """An image's alt text (a plain-text key, like a title) in the page's language, and whether
+    a page in another language shows it in English."""
+    translated, state = lookup(text) if text else (text, "translated")
+    if state != "translated":
+        return text, bool(lang)
+    return html.unescape(re.sub(r"<[^>]+>", "", translated)), False
+
+
+def _figure(svg: str, alt: str, lang: str, figures: Counter) -> str:
+    """An SVG figure inlined (its text and lines follow the page's colours): one image for
+    assistive technology, named by its alt text. Any ids get a prefix unique on the page."""
+    figures[svg] += 1
+    ids = re.findall(r'\sid="([^"]+)"', svg)
+    if ids:
+        prefix = f"fig{hashlib.sha1(svg.encode()).hexdigest()[:6]}-{figures[svg]}-"
+        pattern = "|".join(re.escape(name) for name in ids)
+        svg = re.sub(rf'(\sid="|url\(#|href="#)({pattern})(?=["\)])',
+                     lambda m: m.group(1) + prefix + m.group(2), svg)
+    name = f'role="img" aria-label="{html.escape(alt)}"{lang}' if alt else 'aria-hidden="true"'
+    svg = re.sub(r"<svg\b", f"<svg {name}", svg, count=1)
+    return f'<figure class="lit-figure">\n{svg}\n</figure>\n'
 
 
 def _fence(fragment: prose.Fragment) -> str:

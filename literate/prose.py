@@ -21,7 +21,7 @@ import base64
 import html
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import markdown
@@ -39,7 +39,8 @@ _MARK_RE = re.compile("\ue000(\\d+)\ue001")
 @dataclass(frozen=True)
 class Fragment:
     """Something cut out of the prose: `math`, `code`, `image`, `fence` (a code block), or
-    `data` (`{{ file#key }}` or `{{ include file }}`, see `resolve_data`)."""
+    `data` (`{{ file#key }}` or `{{ include file }}`, see `resolve_data`). An image that is a
+    paragraph of its own is `display`: a figure (an SVG one becomes a `figure`, inlined)."""
 
     kind: str
     text: str  # the TeX, the code, the image URL
@@ -68,6 +69,10 @@ def render(path: str, text: str, line: int) -> Prose:
         if (fragment.kind == "fence" or fragment.text.startswith("\\begin")
                 or (fragment.kind == "data" and fragment.text.startswith("include "))):
             body = re.sub(f"<p>{_MARK.format(number)} ?</p>\n", PLACEHOLDER.format(number), body)
+        elif fragment.kind == "image":  # an image that is a whole paragraph: a figure
+            body, alone = re.subn(f"<p>{_MARK.format(number)} ?</p>\n", PLACEHOLDER.format(number),
+                                  body)
+            fragments[number] = replace(fragment, display=bool(alone))
     key = _MARK_RE.sub(lambda m: PLACEHOLDER.format(m.group(1)), body)
     return Prose(key, fragments, meta)
 
@@ -171,10 +176,11 @@ def protect(path: str, text: str, line: int) -> tuple[str, list[Fragment]]:
                 raise LiterateError(path, here, "{{ is never closed by }}")
             i = cut(Fragment("data", text[i + 2 : end].strip(), line=here), end + 2)
         elif rest.startswith("!["):
-            image = re.match(r"!\[([^\]\n]*)\]\(([^)\s]+)\)", rest)
+            # The alt text may run over several lines (not a blank one); it is one line to us
+            image = re.match(r"!\[((?:[^\]\n]|\n(?![ \t]*\n))*)\]\(([^)\s]+)\)", rest)
             if image:
-                i = cut(Fragment("image", image.group(2), extra=image.group(1), line=here),
-                        i + image.end())
+                alt = " ".join(image.group(1).split())
+                i = cut(Fragment("image", image.group(2), extra=alt, line=here), i + image.end())
             else:
                 out.append("!")
                 i += 1
@@ -248,9 +254,13 @@ def _join_lines(text: str) -> str:
 # Paths are relative to the source file. Both are placeholders, so a translation never
 # goes stale when only a number changes.
 def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
-    """Replace each `data` fragment's spec by its HTML, reading files under `root`."""
+    """Replace each `data` fragment's spec by its HTML, and each SVG figure's path by the SVG,
+    reading files under `root`."""
     out = []
     for fragment in fragments:
+        if fragment.kind == "image" and fragment.display and fragment.text.endswith(".svg"):
+            out.append(_figure(root, path, fragment))
+            continue
         if fragment.kind != "data":
             out.append(fragment)
             continue
@@ -292,6 +302,23 @@ def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
 
 
 _IMAGES = {".png", ".svg", ".jpg", ".jpeg", ".gif"}
+
+
+def _figure(root, path: str, fragment: Fragment) -> Fragment:
+    """A figure's SVG file, read to be inlined in the page (so that `currentColor` follows the
+    page's colour scheme): a `figure` fragment, its text the SVG without an XML prologue."""
+    file = (Path(root) / path).parent / fragment.text
+    try:
+        svg = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise LiterateError(path, fragment.line, f"figure {fragment.text}: cannot read "
+                            f"{file}: {getattr(error, 'strerror', None) or error}") from None
+    start = svg.find("<svg")
+    if start < 0:
+        raise LiterateError(path, fragment.line, f"figure {fragment.text}: no <svg> element")
+    svg = re.sub(r"<!--.*?-->", "", svg[start:], flags=re.S)
+    svg = "\n".join(line for line in svg.splitlines() if line.strip())  # no blank line: one block
+    return Fragment("figure", svg, True, fragment.extra, fragment.line)
 
 
 def _inline_images(text: str, folder) -> str:

@@ -48,8 +48,9 @@ from .sections import LiterateError
 def ordered_keys(path: str, text: str) -> list[str]:
     """Every key a translation file for this source needs, in document order, without repeats.
 
-    The page title comes first, then each section's summary and prose. Identical paragraphs
-    share one key, so each is translated once.
+    The page title comes first, then each section's summary and prose, and after a section's
+    prose the alt text of each of its figures (images that are a paragraph of their own).
+    Identical paragraphs share one key, so each is translated once.
     """
     keys: dict[str, None] = {}
     for section in sections.split(path, text):
@@ -58,6 +59,9 @@ def ordered_keys(path: str, text: str) -> list[str]:
             keys[prose.title_of(rendered) or ""] = None
         keys[str(rendered.meta.get("summary", "")).strip()] = None
         keys[rendered.key] = None
+        for fragment in rendered.fragments:  # a figure's alt text: plain text, like a title
+            if fragment.kind == "image" and fragment.display:
+                keys[fragment.extra.strip()] = None
     keys.pop("", None)
     return list(keys)
 
