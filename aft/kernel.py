@@ -53,6 +53,22 @@ from torch.autograd.function import once_differentiable
 from aft._checks import compute_dtype
 from aft.full import TAU, stable_levels
 
+# ![Two grids cut into square blocks, causal on the left and non-causal on the right,
+# queries down and keys across. Along the diagonal, a band of orange blocks: the
+# blocks the window's matrix products cover, with the window itself outlined inside.
+# Below the band, and in the non-causal grid above it too, blue blocks: far keys,
+# added as whole-block running sums. In the causal grid, the blocks above the
+# diagonal are blank: the future, skipped.](../results/figures/kernel-blocks.svg)
+#
+# The blocks of a sequence of $T$ =
+# {{ ../results/figures/settings.json#kernel_blocks.seq }} positions with a window of
+# $s$ = {{ ../results/figures/settings.json#kernel_blocks.window }}, cut into blocks of
+# $C$ = {{ ../results/figures/settings.json#kernel_blocks.block }} rows, as the
+# kernel's own `Blocks` sees them: each row block reaches $k$ =
+# {{ ../results/figures/settings.json#kernel_blocks.reach }} blocks back (and forward,
+# non-causal) with matrix products, in orange; every block beyond that is a far block,
+# in blue, added as one running sum; blank blocks are the future, never computed.
+
 # Blocks of $C \approx s / 4$ rows (the benchmark page times $s$, $s / 2$ and $s / 4$),
 # and at least 32 rows, so that each matrix product is big enough to run at full speed.
 BLOCKS_PER_WINDOW = 4

@@ -46,6 +46,18 @@ from aft._checks import check_bias, check_qkv
 from aft.full import merge_sums
 from aft.kernel import MIN_BLOCK, gated_mean
 
+# ![A triangle of weights, queries down and keys across. Along the diagonal, an
+# outlined band of varied shades: each row weighs its nearest keys by their learned
+# bias. Left of the band, all the older keys of a row share one shade, never blank:
+# far keys keep the bias 0.](../results/figures/local-weights.svg)
+#
+# The weights of causal AFT-local for $T$ =
+# {{ ../results/figures/settings.json#local_weights.seq }} positions and a window of
+# $s$ = {{ ../results/figures/settings.json#local_weights.window }}, computed by
+# `aft_local` with every key $K = 0$ and biases drawn at random, so that only the bias
+# is left: row $t$ is a query, column $t'$ a key, the darkest cell a row's largest
+# weight. Inside the outlined window each key has a weight of its own; every older key
+# has the same one, $e^0$ times its $e^{K_{t'}}$, and a blank cell is a future key.
 
 # ## The simplest exact version
 #
