@@ -26,7 +26,7 @@ from pygments.lexers import PythonLexer, get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
-from . import prose, translations, ui
+from . import explorer, prose, translations, ui
 from .sections import Section
 
 
@@ -88,7 +88,7 @@ def render(source: Source, site: Site, math_html, strings=None, lang: str | None
         anchor = _unique(_anchor(section), used)
         body, state = lookup(rendered.key) if rendered.key else ("", "translated")
         body = _heading_ids(body, rendered.key, used)
-        body = _restore(body, rendered.fragments, math_html)
+        body = _restore(body, rendered.fragments, math_html, lang or "en")
         body = _rewrite_links(body, source.path, site)
         code = _code(section, highlighted, site.blob_url + source.path)
         classes, marker = "lit-prose", ""
@@ -131,7 +131,7 @@ def _dict_lookup(strings: dict[str, str], lang: str):
     return lookup
 
 
-def _restore(body: str, fragments: list[prose.Fragment], math_html) -> str:
+def _restore(body: str, fragments: list[prose.Fragment], math_html, lang: str = "en") -> str:
     """Put formulas, code and images back where their placeholders stand."""
 
     def fragment_html(match: re.Match) -> str:
@@ -142,6 +142,8 @@ def _restore(body: str, fragments: list[prose.Fragment], math_html) -> str:
             return f"<code>{html.escape(fragment.text, quote=False)}</code>"
         if fragment.kind in ("data", "include"):
             return fragment.text  # already HTML: see `prose.resolve_data`
+        if fragment.kind == "explorer":
+            return explorer.widget(fragment.text, lang)
         if fragment.kind == "image":
             return f'<img src="{html.escape(fragment.text)}" alt="{html.escape(fragment.extra)}">'
         return _fence(fragment)
