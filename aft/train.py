@@ -83,6 +83,10 @@ A sample from the trained AFT-local model, temperature {{ ../results/compare.jso
 {{ include ../results/compare_sample.txt }}
 """
 
+# What the two trained models of the comparison weigh, position by position and layer by
+# layer, on a passage of their validation text: the
+# [weights explorer](local.py#what-the-trained-model-weighs) on the AFT-local page shows it.
+
 from __future__ import annotations
 
 import argparse

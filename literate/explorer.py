@@ -28,7 +28,7 @@ WORDS = {
     "layer": "Layer",
     "text": "Text: choose a position",
     "help": "explorer help",
-    "chart": "Weight by distance",
+    "chart": "Weight by distance (square-root scale)",
     "distance": "distance (characters back)",
     "window": "Window",
     "far": "Far keys",

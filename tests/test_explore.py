@@ -186,6 +186,20 @@ def test_committed_data_is_well_formed():
     assert size < 600_000
 
 
+def test_what_the_prose_says_still_holds():
+    """The AFT-local page's closing section describes the committed data in words; if a new
+    run changes what the words say, this fails and the prose must be rewritten."""
+    summary = json.loads((ROOT / "results/explorer-summary.json").read_text(encoding="utf-8"))
+    local, attention = summary["local"]["layers"], summary["attention"]["layers"]
+    assert local[0]["peak_distance"] == 1  # "the character just before gets ... more than any"
+    assert local[1]["nearest4_percent"] < local[0]["nearest4_percent"] / 2  # "spreads"
+    assert local[2]["nearest4_percent"] < local[0]["nearest4_percent"] / 2
+    assert local[3]["far_percent"] > 50  # "layer 4 gives the far keys more than the window"
+    for ours, theirs in zip(local, attention, strict=True):  # "attention looks closer"
+        assert theirs["far_percent"] < ours["far_percent"]
+    assert attention[0]["self_percent"] > 2 * local[0]["self_percent"]  # "much more weight"
+
+
 # ## The directive
 def test_directive_puts_the_widget_with_translated_words(tmp_path):
     data = json.loads((ROOT / "results/explorer.json").read_text(encoding="utf-8"))

@@ -172,7 +172,9 @@
         span.setAttribute("data-weight", weight.toFixed(6));
         // a square-root scale, so that the many small weights stay visible
         span.style.setProperty("--aft-x-w", Math.sqrt(weight / largest).toFixed(3));
-        var bar = "M" + distance + "," + H + "v" + (-H * weight / largest).toFixed(2) + "h1V" + H + "z";
+        // the same square-root scale for the bars
+        var bar = "M" + distance + "," + H + "v" + (-H * Math.sqrt(weight / largest)).toFixed(2) +
+                  "h1V" + H + "z";
         if (distance < s) {
           windowTotal += weight;
           windowPath += bar;
