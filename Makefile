@@ -6,7 +6,7 @@ VENV := .venv
 export NO_MKDOCS_2_WARNING := 1
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-gpu lint serve build bench compare figures notebooks translations chromium clean
+.PHONY: setup test test-gpu lint serve build bench compare figures explorer notebooks translations chromium clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -64,6 +64,10 @@ bench: setup
 # AFT-local against softmax attention: training, speed, memory, generation (~10 minutes).
 compare: setup
 	$(PY) -m aft.compare
+
+# The weights explorer's data from the comparison's two models (aft.compare also writes it).
+explorer: setup
+	$(PY) -m aft.explore --runs runs/compare
 
 # Add new English paragraphs to every language's files, and show what is left to do.
 translations: setup

@@ -77,6 +77,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from aft import explore
 from aft import train as training
 from aft.data import CharCorpus
 from aft.model import LanguageModel, ModelConfig, bits_per_character
@@ -419,7 +420,9 @@ def main(argv=None) -> int:
     from aft.figures import write_learned_biases
     write_learned_biases(model, out / "learned_biases.json")
     print(json.dumps({"ratios": ratios, "targets": report["targets"]}, indent=2))
-    return 0
+    # The weights explorer's data (`aft.explore`), from the two models just trained
+    explorer_flags = ["--runs", args.runs, "--out", str(out)]
+    return explore.main(explorer_flags + (["--corpus", args.corpus] if args.corpus else []))
 
 
 if __name__ == "__main__":

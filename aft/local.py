@@ -290,3 +290,54 @@ class AFTLocal(nn.Module):
         y = self.output(torch.sigmoid(q) * num / den)
         return y, {"position": t + 1, "keys": keys, "values": values,
                    "far_ev": far_ev, "far_e": far_e, "far_max": far_max}
+
+
+# ## What the trained model weighs
+#
+# The equations say that every earlier character still counts. Here is what the trained model
+# of the [comparison](train.py) does with that, on a passage of
+# {{ ../results/explorer-summary.json#seq_len }} characters of its validation text (as long
+# as its context). Choose a character: every character up to it is shaded by the weight it
+# gets, $\exp(K_{t'} + w_{t,t'})$ over the sum, averaged over the
+# {{ ../results/explorer-summary.json#d_model }} channels, and the window of the last
+# $s$ = {{ ../results/explorer-summary.json#window }} characters is outlined. The switches show
+# each layer, and softmax attention — the same model with attention as its mixer, trained the
+# same way — on the same text.
+#
+# {{ explorer ../results/explorer.json }}
+#
+# What to look for, on average over the positions from $s$ to the end of the passage (those
+# that have far keys at all):
+#
+# * **The far keys still count.** In AFT-local, the keys beyond the window get
+#   {{ ../results/explorer-summary.json#local.layers.0.far_percent|.0f }} % of the weight in
+#   layer 1, {{ ../results/explorer-summary.json#local.layers.1.far_percent|.0f }} % in layer 2,
+#   {{ ../results/explorer-summary.json#local.layers.2.far_percent|.0f }} % in layer 3 and
+#   {{ ../results/explorer-summary.json#local.layers.3.far_percent|.0f }} % in layer 4. A hard
+#   window, a bias of $-\infty$ outside it, would give them nothing. Each far key weighs little,
+#   so their shading is faint and their bars are low, but there are many of them. Some channels
+#   lean on them far more: in the channel that gives them the most, they get
+#   {{ ../results/explorer-summary.json#local.layers.0.far_percent_top_channel|.0f }} % in
+#   layer 1 and {{ ../results/explorer-summary.json#local.layers.3.far_percent_top_channel|.0f }} %
+#   in layer 4.
+# * **Each layer learns its own window.** In layer 1 the character just before gets
+#   {{ ../results/explorer-summary.json#local.layers.0.window_profile_percent.1|.0f }} % of the
+#   weight, more than any other, and the four nearest characters together
+#   {{ ../results/explorer-summary.json#local.layers.0.nearest4_percent|.0f }} %: the first layer
+#   reads the last few letters. In layers 2 and 3 the weight spreads over the window, and the four
+#   nearest get only {{ ../results/explorer-summary.json#local.layers.1.nearest4_percent|.0f }} %
+#   and {{ ../results/explorer-summary.json#local.layers.2.nearest4_percent|.0f }} %. Layer 4
+#   gives the far keys more than the window: it looks at the whole passage.
+# * **Attention looks closer.** The softmax-attention twin gives the keys at distance $s$ or more
+#   less: {{ ../results/explorer-summary.json#attention.layers.0.far_percent|.0f }} %,
+#   {{ ../results/explorer-summary.json#attention.layers.1.far_percent|.0f }} %,
+#   {{ ../results/explorer-summary.json#attention.layers.2.far_percent|.0f }} % and
+#   {{ ../results/explorer-summary.json#attention.layers.3.far_percent|.0f }} % in layers 1 to 4
+#   (if every earlier character weighed the same, they would get
+#   {{ ../results/explorer-summary.json#far_percent_if_uniform|.0f }} %). It also gives the
+#   character itself much more weight: in layer 1,
+#   {{ ../results/explorer-summary.json#attention.layers.0.self_percent|.0f }} % against
+#   AFT-local's {{ ../results/explorer-summary.json#local.layers.0.self_percent|.0f }} %. And
+#   attention weighs each key by comparing it with the query, so the pattern over distant
+#   characters changes from one position to the next. In AFT-local a far key's weight in a channel,
+#   $e^{K_{t'}}$, is the same for every later position: only its share of the total changes.

@@ -43,6 +43,10 @@ train. `step` takes one token and a *state* and returns the next token's logits 
 A test checks that both paths give the same logits.
 """
 
+# What the trained model and its attention twin weigh, position by position and layer by layer,
+# on a passage of real text: the [weights explorer](local.py#what-the-trained-model-weighs) on
+# the AFT-local page shows it.
+
 from __future__ import annotations
 
 import math

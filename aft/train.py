@@ -100,6 +100,11 @@ A sample from the trained AFT-local model, temperature {{ ../results/compare.jso
 # {{ ../results/learned_biases.json#mean_by_offset.0.1 }} to the key one position back and
 # {{ ../results/learned_biases.json#mean_by_offset.0.0 }} to the query's own key: it looks
 # at the last few characters first.
+
+# What the two trained models of the comparison weigh, position by position and layer by
+# layer, on a passage of their validation text: the
+# [weights explorer](local.py#what-the-trained-model-weighs) on the AFT-local page shows it.
+
 from __future__ import annotations
 
 import argparse

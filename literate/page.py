@@ -27,7 +27,7 @@ from pygments.lexers import PythonLexer, get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
-from . import prose, translations, ui
+from . import explorer, prose, translations, ui
 from .sections import Section
 
 
@@ -90,7 +90,7 @@ def render(source: Source, site: Site, math_html, strings=None, lang: str | None
         body, state = lookup(rendered.key) if rendered.key else ("", "translated")
         body = _heading_ids(body, rendered.key, used)
         body = _restore(body, rendered.fragments, math_html, lambda alt: _alt(lookup, alt, lang),
-                        figures)
+                        figures, lang or "en")
         body = _rewrite_links(body, source.path, site)
         code = _code(section, highlighted, site.blob_url + source.path)
         classes, marker = "lit-prose", ""
@@ -134,11 +134,12 @@ def _dict_lookup(strings: dict[str, str], lang: str):
 
 
 def _restore(body: str, fragments: list[prose.Fragment], math_html, alt=None,
-             figures: Counter | None = None) -> str:
-    """Put formulas, code and images back where their placeholders stand.
+             figures: Counter | None = None, lang: str = "en") -> str:
+    """Put formulas, code, images and widgets back where their placeholders stand.
 
     `alt(text)` gives an image's alt text in the page's language (by default, as written) and
-    whether that is English; `figures` counts the figures of a page, for unique ids."""
+    whether that is English; `figures` counts the figures of a page, for unique ids; `lang`
+    is the page's language, for the words of a widget."""
     alt = alt or (lambda text: (text, False))
     figures = Counter() if figures is None else figures
 
@@ -150,14 +151,17 @@ def _restore(body: str, fragments: list[prose.Fragment], math_html, alt=None,
             return f"<code>{html.escape(fragment.text, quote=False)}</code>"
         if fragment.kind in ("data", "include"):
             return fragment.text  # already HTML: see `prose.resolve_data`
+        if fragment.kind == "explorer":
+            return explorer.widget(fragment.text, lang)
         if fragment.kind == "image" and not fragment.display:
             return f'<img src="{html.escape(fragment.text)}" alt="{html.escape(fragment.extra)}">'
         if fragment.kind in ("image", "figure"):  # a figure: its alt text is translated
             text, english = alt(fragment.extra)
-            lang = ' lang="en"' if english else ""
+            in_english = ' lang="en"' if english else ""
             if fragment.kind == "figure":
-                return _figure(fragment.text, text, lang, figures)
-            image = f'<img src="{html.escape(fragment.text)}" alt="{html.escape(text)}"{lang}>'
+                return _figure(fragment.text, text, in_english, figures)
+            image = (f'<img src="{html.escape(fragment.text)}" alt="{html.escape(text)}"'
+                     f'{in_english}>')
             return f'<figure class="lit-figure">{image}</figure>\n'
         return _fence(fragment)
 

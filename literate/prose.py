@@ -27,6 +27,7 @@ from pathlib import Path
 import markdown
 import yaml
 
+from . import explorer
 from .sections import LiterateError
 
 PLACEHOLDER = "<span translate=no>_^_{}_^_</span>"
@@ -67,7 +68,8 @@ def render(path: str, text: str, line: int) -> Prose:
     body = _MARKDOWN.reset().convert(_join_lines(marked)) + "\n"
     for number, fragment in enumerate(fragments):
         if (fragment.kind == "fence" or fragment.text.startswith("\\begin")
-                or (fragment.kind == "data" and fragment.text.startswith("include "))):
+                or (fragment.kind == "data" and fragment.text.startswith(("include ",
+                                                                           "explorer ")))):
             body = re.sub(f"<p>{_MARK.format(number)} ?</p>\n", PLACEHOLDER.format(number), body)
         elif fragment.kind == "image":  # an image that is a whole paragraph: a figure
             body, alone = re.subn(f"<p>{_MARK.format(number)} ?</p>\n", PLACEHOLDER.format(number),
@@ -251,7 +253,8 @@ def _join_lines(text: str) -> str:
 # value at that (dotted) key of a JSON file, formatted with Python's format spec after `|`;
 # `{{ include ../results/bench.md }}` inserts a whole Markdown file (a table, a plot), an
 # image (`.png`, `.svg`) or a text file (`.txt`, shown as it is).
-# Paths are relative to the source file. Both are placeholders, so a translation never
+# `{{ explorer ../results/explorer.json }}` puts the weights explorer there (`explorer.py`).
+# Paths are relative to the source file. All are placeholders, so a translation never
 # goes stale when only a number changes.
 def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
     """Replace each `data` fragment's spec by its HTML, and each SVG figure's path by the SVG,
@@ -265,6 +268,9 @@ def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
             out.append(fragment)
             continue
         spec = fragment.text
+        if spec.startswith("explorer "):
+            out.append(explorer.fragment(root, path, fragment))
+            continue
         include = spec.startswith("include ")
         target, _, rest = spec.removeprefix("include ").strip().partition("#")
         file = (Path(root) / path).parent / target
