@@ -1,66 +1,70 @@
 r"""
-# AFT-local on the GPU: one fused kernel in Triton
+# AFT-local on the GPU: a fused kernel in Triton
 
 The [AFT-local](local.py) page computes the operation with PyTorch's own
-operations: block matrix products for the window, running sums for the far keys.
-On a CPU that is fast. On a GPU it is not, and the reason is not arithmetic. On
-the H200 of the last GPU run (`results/gpu-check/speed_and_memory.log`, $d$ = 512,
-$s$ = 256, float32, forward and backward), that kernel took 2.35 ms at
-$T$ = 1024 and 3.14 ms at $T$ = 16384: sixteen times the work in about the same
-time. A GPU finishes each of those small operations in microseconds, then waits
-for the next one to be launched; the time is spent in about a hundred launches
-per step, and in writing and reading back the $[T, d]$ tensors that pass from
-one operation to the next. In the comparison model (4 layers, $d$ = 128,
+operations: block matrix products for the window, running sums for the far
+keys. On a CPU that is fast. On a GPU it is not, and the reason is not
+arithmetic. On the H200 of the last GPU run (`results/gpu-check/`, the
+notebook's log `speed_and_memory.log`: $d$ = 512, $s$ = 256, float32, forward
+and backward), that kernel took 2.35 ms at $T$ = 1024 and 3.14 ms at
+$T$ = 16384: sixteen times the work in about the same time. The GPU finishes
+each of those small operations in microseconds and then waits for the next
+one: the time goes into about a hundred launches per step, and into writing
+out and reading back the $[T, d]$ tensors that pass from one operation to
+the next. In the comparison model of that run (4 layers, $d$ = 128,
 $s$ = 32, sequences of 1024), AFT-local trained at
-{{ ../results/gpu-check/compare.json#mixers.local.steps_per_s_long|.1f }} steps/s
-against attention's
+{{ ../results/gpu-check/compare.json#mixers.local.steps_per_s_long|.1f }}
+steps/s, attention at
 {{ ../results/gpu-check/compare.json#mixers.attention.steps_per_s_long|.1f }}.
 
-AFT-local is a *memory-bound* operation: each output reads the keys and values of
-its window once, and does a few multiply-adds with each. The way to make such an
-operation fast on a GPU is to *fuse* it: one kernel that loads a block of keys and
-values into the chip's fast memory, does everything it needs with them there, and
-writes only the result. Here that is [Triton](https://triton-lang.org), a language
-embedded in Python in which one writes the program of *one* instance working on
-blocks of a tensor, and the compiler maps it onto the GPU's threads. Its tutorial
-on fused attention is the model for what follows.
+AFT-local is *memory-bound*: each output reads the keys and values of its
+window, and does a few multiply-adds with each. Such an operation is fast on
+a GPU when it is *fused*: one kernel loads a block of keys and values into
+the chip's fast memory, does all it has to do with them there, and writes
+only the result. [Triton](https://triton-lang.org) is a language embedded in
+Python for writing such kernels: one writes the program of *one instance*,
+which works on whole blocks of a tensor, and the compiler spreads it over the
+GPU's threads. Triton's tutorial on fused attention is the model for this
+page.
 
 ## The plan
 
-Cut the sequence into blocks of $C$ rows, and the channels into groups of $c$
-channels. One program instance computes one block of rows for one group of
-channels of one sequence of the batch, $[C, c]$ outputs, and many thousands of
-instances run at once. For the rows of block $j$, the keys fall into three kinds:
+Cut the sequence into blocks of $C$ rows and the channels into groups of $c$.
+One program instance computes one block of rows, for one group of channels,
+of one sequence of the batch: $[C, c]$ outputs; thousands of instances run at
+once. For the rows of block $j$ the keys are of three kinds:
 
-* **the window**, in the $k + 1$ blocks $j - k, \dots, j$ (and up to $j + k$,
-  non-causal), $k = \lceil (s - 1) / C \rceil$: loaded one block at a time, each a
-  small matrix product of the weights $e^{w_{t,t'}}$ with $[e^K \odot V, e^K]$,
-  exactly as on the [AFT-local](local.py) page, but never written out;
-* **the far keys** of every block before $j - k$ (and after $j + k$): one sum per
-  channel, the same for all rows of the block. A first pass writes each block's
-  sums, a second turns them into running sums along the sequence, and the main
-  pass reads the one it needs;
+* **the window**: the $k + 1$ blocks $j - k, \dots, j$ (up to $j + k$,
+  non-causal), $k = \lceil (s - 1) / C \rceil$. The instance loads them one
+  block at a time, and each makes two small matrix products, the weights
+  $e^{w_{t,t'}}$ times $e^K \odot V$ and times $e^K$, as on the
+  [AFT-local](local.py) page, but nothing is written out;
+* **the far keys**, in every block before $j - k$ (and after $j + k$): one
+  sum per channel, the same for every row of the block. A first pass writes
+  each block's sums, a second turns them into running sums along the
+  sequence, and the instance reads the one it needs;
 * nothing else: a causal row gives its future keys weight 0.
 
-So the forward pass is four launches: the rows' bias shifts, the blocks' sums,
-the running sums, the main pass. Nothing of size $T \times T$ or $T \times s$
-exists; the main pass writes only the output and one number per row and channel
-that the backward pass needs.
+The forward pass is four launches: the rows' bias shifts, the blocks' sums,
+their running sums, the main pass. Nothing of size $T \times T$ or
+$T \times s$ exists. The main pass writes the output, and one number per row
+and channel for the backward pass.
 
 ## Never overflow, never lose the past
 
-As on the other pages, every exponential is taken of a shifted argument, and the
-shift must not let a huge later key make an earlier row $0/0$. Here the shifts
-are carried like the running maximum of online softmax and of the recurrent
-`step`: each partial sum travels with the largest key it has seen, $\mu$, and two
-sums meet at the larger, the smaller rescaled by $e^{\mu_a - \mu}$. The far sums
-are built that way, and so is the main pass, which takes the blocks of its window
-in order and rescales what it has whenever a block brings a larger key. That is
-exact for every row that sees all of those keys. Only one block can hold a key
-that some rows of block $j$ may not see: block $j$ itself, in causal mode. If its
-largest key is more than $\tau$ = 30 above the first row's running maximum, the
-instance takes that block one key at a time, with each row's own running
-maximum: slower, but only where a key jumps like that.
+As on the other pages, each exponential is taken of a shifted argument, and
+the shift must not let a huge later key make an earlier row $0/0$. Here the
+shifts are carried like the running maximum of online softmax, and of the
+recurrent `step`: a partial sum travels with the largest key it holds, $\mu$,
+and two sums meet at the larger of theirs, the other rescaled by
+$e^{\mu_a - \mu} \le 1$. The far sums are built that way, and the main pass
+takes the blocks of its window in order and rescales what it has whenever a
+block brings a larger key. That is exact for every row that sees all of
+those keys. Only one block can hold a key that some of its rows must not
+see: block $j$ itself, in causal mode. If its largest key is more than
+$\tau$ = 30 above the running maximum of its first row, the instance takes
+that block one key at a time, each row at its own running maximum: slower,
+but only in a block where a key jumps like that.
 """
 
 import torch
@@ -69,11 +73,12 @@ import triton.language as tl
 
 from aft.full import TAU
 
-# Blocks of $C \approx s / 4$ rows, as on the [AFT-local](local.py) page, between
-# 16 (the smallest matrix product Triton makes) and 64; groups of $c$ = 32
-# channels. Products of 32-bit floats on the tensor cores in three passes
-# (`tf32x3`): close to full float32 precision, and several times the speed of
-# plain float32 arithmetic.
+# Blocks of $C \approx s / 4$ rows, as on the [AFT-local](local.py) page,
+# between 16 (the smallest matrix product Triton makes) and 64; groups of
+# $c$ = 32 channels. Products of 32-bit floats run on the tensor cores in three
+# passes (`tf32x3`): close to full float32 precision, and several times the
+# speed of plain float32 arithmetic. The running sums take 16 channels at a
+# time.
 MAX_BLOCK, MIN_BLOCK, CHANNELS, SCAN_CHANNELS = 64, 16, 32, 16
 FLOAT32_PRODUCTS = "tf32x3"
 
@@ -85,15 +90,16 @@ def available() -> bool:
 
 
 def supports(q: torch.Tensor) -> bool:
-    """Whether `gated_mean` runs `q` (and its `k`, `v`) here: a CUDA tensor of
-    32 or 16 bits. (Float64, kept for checking, stays with the PyTorch kernel.)"""
+    """Whether `gated_mean` should run `q` (and its `k`, `v`) here: a CUDA
+    tensor of 32 or 16 bits. (Float64, kept for checking, stays with the
+    PyTorch kernel.)"""
     return (available() and q.is_cuda
             and q.dtype in (torch.float32, torch.float16, torch.bfloat16))
 
 
 def gated_mean(q, k, v, band, causal: bool, block=None) -> torch.Tensor:
-    r"""$\sigma(Q) \odot$ the weighted mean of AFT-local, with the contract of the
-    PyTorch kernel's `gated_mean`: `q`, `k`, `v` `[batch, seq, d]`; `band`
+    r"""$\sigma(Q) \odot$ the weighted mean of AFT-local, with the contract of
+    the PyTorch kernel's `gated_mean`: `q`, `k`, `v` `[batch, seq, d]`; `band`
     `[seq, width]`, column $j$ the bias for key $t - (s - 1) + j$, oldest key
     first in both modes (causal width $s$, non-causal $2s - 1$); entries that
     name keys outside `[0, seq)` are ignored. Differentiable in all four.
@@ -115,6 +121,9 @@ def load_tile(ptr, b, rows, chans, stride_b, stride_t, seq, d, other, ACC):
     return tl.load(pointers, mask=mask, other=other).to(ACC)
 
 
+
+# And writes one back, in the tensor's own type, leaving out what lies past
+# the end.
 @triton.jit
 def store_tile(ptr, b, rows, chans, stride_b, stride_t, seq, d, x):
     mask = (rows[:, None] < seq) & (chans[None, :] < d)
@@ -139,6 +148,8 @@ def rescale(old, new):
     return tl.exp(old - tl.where(new == float("-inf"), 0.0, new))
 
 
+
+# The combining function of a running maximum, for `tl.associative_scan`.
 @triton.jit
 def maximum(a, b):
     return tl.maximum(a, b)
@@ -146,13 +157,13 @@ def maximum(a, b):
 
 # ## Which pairs see each other, and with what weight
 #
-# Row $t$ meets key $t'$ at $\delta = t - t'$. In the window
-# ($0 \le \delta < s$ causal, $|\delta| < s$ non-causal) its bias is band entry
-# $t' - t + s - 1$; further away it is a far key; a causal row does not see
-# $\delta < 0$. `rows` and `keys` are blocks of positions that broadcast against
-# each other (a column and a row), so one call gives a whole `[rows, keys]`
-# block. Returns the window's biases ($-\infty$ elsewhere), and where the pair
-# is in the window, and where it is far.
+# Row $t$ meets key $t'$ at $\delta = t - t'$. In the window ($0 \le \delta <
+# s$ causal, $|\delta| < s$ non-causal) its bias is band entry $t' - t + s -
+# 1$; further away it is a far key; a causal row does not see $\delta < 0$.
+# `rows` and `keys` are blocks of positions that broadcast against each other
+# (a column and a row), so one call gives a whole `[rows, keys]` block. Returns
+# the window's biases ($-\infty$ elsewhere), and where the pair is in the
+# window, and where it is far.
 @triton.jit
 def pair_biases(band_ptr, band_stride, rows, keys, seq, s, CAUSAL):
     delta = rows - keys
@@ -221,6 +232,10 @@ def summarize(x, a, b):
     return mu, tl.sum(e * a, 0), tl.sum(e * b, 0)
 
 
+
+# Two summaries make one: both move to the larger maximum, then add up. The
+# order does not matter (the operation is associative), which is what lets a
+# running sum be taken block by block.
 @triton.jit
 def merge(mu_a, a1, a2, mu_b, b1, b2):
     mu = tl.maximum(mu_a, mu_b)
@@ -228,12 +243,16 @@ def merge(mu_a, a1, a2, mu_b, b1, b2):
     return mu, a1 * scale_a + b1 * scale_b, a2 * scale_a + b2 * scale_b
 
 
+
+# A summary's three parts, for a vector of channels; an absent one reads as
+# empty ($\mu = -\infty$, sums 0).
 @triton.jit
 def load_summary(ptr, part, offsets, mask):
     mu = tl.load(ptr + offsets, mask=mask, other=float("-inf"))
     first = tl.load(ptr + part + offsets, mask=mask, other=0.0)
     second = tl.load(ptr + 2 * part + offsets, mask=mask, other=0.0)
     return mu, first, second
+
 
 
 @triton.jit
@@ -243,6 +262,9 @@ def store_summary(ptr, part, offsets, mask, mu, first, second):
     tl.store(ptr + 2 * part + offsets, second, mask=mask)
 
 
+
+# Pass 2, one instance per block of keys and group of channels: the block's
+# summary of $K$ and $V$.
 @triton.jit
 def key_sums_kernel(k_ptr, v_ptr, sums_ptr, stride_b, stride_t, part, seq, d,
                     n_blocks, BLOCK: tl.constexpr, CHANNELS: tl.constexpr,
@@ -295,8 +317,8 @@ def scan_kernel(sums_ptr, prefix_ptr, suffix_ptr, part, d, n_blocks,
 #
 # `add_keys` adds key block $i$ to the sums of a block of rows. The sums are
 # kept at a level $\mu$ per channel, the largest key seen so far: if block $i$
-# brings a larger one, the sums are first rescaled to it. Then the block's
-# $E = e^{K - \mu}$ (every entry $\le 1$) and its weights $A = e^{w - c}$ `[C, C]`
+# brings a larger one, the sums are first rescaled to it. Then the block's $E =
+# e^{K - \mu}$ (every entry $\le 1$) and its weights $A = e^{w - c}$ `[C, C]`
 # make two matrix products, $A (E \odot V)$ and $A E$, accumulated in float32.
 @triton.jit
 def add_keys(k_ptr, v_ptr, band_ptr, band_stride, shift, b, rows, i, chans,
@@ -434,15 +456,15 @@ def forward_kernel(q_ptr, k_ptr, v_ptr, y_ptr, lse_ptr, band_ptr, shift_ptr,
 # $$
 #
 # with $H_t = G_t \sigma(Q_t)$, and for a bias in the window, summed over the
-# batch and the channels,
-# $\partial \mathcal{L} / \partial w_{t,t'} = \sum P_{t,t'} (H_t V_{t'} - G_t Y_t)$.
-# The sums over $t$ are the forward pass's sums transposed: for each block of
-# *keys*, the rows that see it through the window (blocks $i, \dots, i + k$, and
-# from $i - k$ non-causal), and the far rows, whose share comes from running
-# sums again, this time of the rows: with $x_t = -(L_t + c_t)$, a far row's
-# weight is $P_{t,t'} = e^{K_{t'} + x_t}$, so the summaries of $x$, $H$ and
-# $G Y$ serve every key at once. Since every $P \le 1$, $K_{t'} + x_t \le 0$:
-# the largest $x$ of the far rows never makes the key's factor overflow.
+# batch and the channels, $\partial \mathcal{L} / \partial w_{t,t'} = \sum
+# P_{t,t'} (H_t V_{t'} - G_t Y_t)$. The sums over $t$ are the forward pass's
+# sums transposed: for each block of *keys*, the rows that see it through the
+# window (blocks $i, \dots, i + k$, and from $i - k$ non-causal), and the far
+# rows, whose share comes from running sums again, this time of the rows: with
+# $x_t = -(L_t + c_t)$, a far row's weight is $P_{t,t'} = e^{K_{t'} + x_t}$, so
+# the summaries of $x$, $H$ and $G Y$ serve every key at once. Since every $P
+# \le 1$, $K_{t'} + x_t \le 0$: the largest $x$ of the far rows never makes the
+# key's factor overflow.
 #
 # `row_terms` gives a block of rows' $L$ ($+\infty$ past the end: weight 0),
 # $H$ and $G Y$.
@@ -479,13 +501,13 @@ def row_sums_kernel(q_ptr, y_ptr, lse_ptr, g_ptr, dq_ptr, shift_ptr, sums_ptr,
 
 
 # For one block of keys and one block of rows, both transposed sums. The fast
-# way splits $P = A \cdot e^{K - \mu} \cdot e^{\mu - L}$ ($\mu$ the keys' largest,
-# $A = e^{w - c}$), a matrix product between a factor of the keys and one of
-# the rows. That is safe when no row factor $e^{\mu - L_t}$ is huge, that is,
-# when every row sees a key near $\mu$: always, except for causal rows before
-# a jump in the diagonal block (or biases so negative that a row's weights are
-# all tiny). Otherwise the block is taken row by row, with
-# $P = e^{w - c + K - L_t}$ directly.
+# way splits $P = A \cdot e^{K - \mu} \cdot e^{\mu - L}$ ($\mu$ the keys'
+# largest, $A = e^{w - c}$), a matrix product between a factor of the keys and
+# one of the rows. That is safe when no row factor $e^{\mu - L_t}$ is huge,
+# that is, when every row sees a key near $\mu$: always, except for causal rows
+# before a jump in the diagonal block (or biases so negative that a row's
+# weights are all tiny). Otherwise the block is taken row by row, with $P =
+# e^{w - c + K - L_t}$ directly.
 @triton.jit
 def key_grads_from_rows(q_ptr, y_ptr, lse_ptr, g_ptr, band_ptr, band_stride,
                         shift_ptr, stride_b, stride_t, g_stride_b, g_stride_t,
@@ -623,6 +645,10 @@ def band_grads_kernel(q_ptr, k_ptr, v_ptr, y_ptr, lse_ptr, g_ptr, dband_ptr,
         tl.store(pointers, grad.to(dband_ptr.dtype.element_ty), mask=near)
 
 
+
+# The band's gradient for one pair of blocks, row by row, for the blocks where
+# the fast way could overflow: $P = e^{w - c + K - L_t}$ for row $t$ and every
+# key of the block, summed over the channels into the row of entries.
 @triton.jit
 def band_grads_per_row(q_ptr, y_ptr, lse_ptr, g_ptr, band_ptr, band_stride,
                        shift_ptr, stride_b, stride_t, g_stride_b, g_stride_t,
@@ -676,7 +702,7 @@ class Plan:
         return (self.n_blocks, self.channel_blocks, self.batch)
 
     def running_sums(self, sums, prefix: bool, suffix: bool):
-        """Passes 3: the running sums of block summaries `[3, batch, n, d]`."""
+        """Pass 3: the running sums of block summaries `[3, batch, n, d]`."""
         out_prefix = torch.empty_like(sums) if prefix else sums
         out_suffix = torch.empty_like(sums) if suffix else sums
         grid = (triton.cdiv(self.d, SCAN_CHANNELS), self.batch)
@@ -696,6 +722,12 @@ def channels_contiguous(*tensors):
     return list(tensors)
 
 
+
+# The operation for autograd: the forward pass launches passes 1 to 4 and
+# keeps the inputs, the bias shifts, the output and the logs $L$; the backward
+# pass launches the rows' pass, their running sums, the keys' pass and, if the
+# band needs a gradient, the band's pass. Nothing else is kept or made: the
+# largest tensors are the gradients themselves.
 class GatedMean(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, band, causal: bool, block=None):
@@ -764,7 +796,8 @@ class GatedMean(torch.autograd.Function):
 
         d_band = None
         if ctx.needs_input_grad[3]:
-            d_band = torch.zeros_like(band, memory_format=torch.contiguous_format)
+            d_band = torch.zeros_like(
+                band, memory_format=torch.contiguous_format)
             chunks = plan.reach + 1 if plan.causal else 2 * plan.reach + 1
             band_grads_kernel[(plan.n_blocks, chunks)](
                 q, k, v, y, lse, grad, d_band, band, shift, stride_b,
