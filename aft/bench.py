@@ -361,7 +361,7 @@ def write_results(name, rows, summary, blocks, args):
 # labml-nn's `AFTLocal` where it is installed, until it runs out of memory.
 # It writes `results/gpu/bench.json`, `.md` and `.png`
 # (`bench-bfloat16.*`).
-CUDA_METHODS = ["triton", "pytorch", "compiled", "sdpa", "labml"]
+CUDA_METHODS = ["triton", "pytorch", "sdpa", "labml", "compiled"]
 
 
 def pytorch_kernel(q, k, v, band, causal):
@@ -479,6 +479,13 @@ def cuda_main(args):
         print(seq, "  ".join(f"{m} {r.get('ms', '-')} ms {r.get('mib', '-')} "
                              f"MiB" for m, r in row.items() if m != "seq"),
               flush=True)
+        # Written after every length: a run stopped by a time limit keeps
+        # what it measured
+        write_cuda_results(out, name, rows, methods, args, device)
+    print(f"wrote {name}.json, .md and .png in {out}")
+
+
+def write_cuda_results(out, name, rows, methods, args, device):
     ratios = {}
     for row in rows:
         ours = row.get("triton", {}).get("ms")
@@ -532,7 +539,7 @@ def cuda_main(args):
                  f"s={args.window}")
     fig.tight_layout()
     fig.savefig(out / f"{name}.png", dpi=90, metadata={"Software": None})
-    print(f"wrote {name}.json, .md and .png in {out}")
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -74,12 +74,13 @@ import triton.language as tl
 from aft.full import TAU
 
 # Blocks of $C \approx s / 4$ rows, as on the [AFT-local](local.py) page,
-# between 16 (the smallest matrix product Triton makes) and 64; groups of
-# $c$ = 32 channels. Products of 32-bit floats run on the tensor cores in three
-# passes (`tf32x3`): close to full float32 precision, and several times the
-# speed of plain float32 arithmetic. The running sums take 16 channels at a
-# time.
-MAX_BLOCK, MIN_BLOCK, CHANNELS, SCAN_CHANNELS = 64, 16, 32, 16
+# between 16 (the smallest matrix product Triton makes) and 32, and groups of
+# $c$ = 32 channels, for instances of four warps (128 threads): with blocks of
+# 64 rows, what an instance holds no longer fits in its registers. Products of
+# 32-bit floats run on the tensor cores in three passes (`tf32x3`): close to
+# full float32 precision, and several times the speed of plain float32
+# arithmetic. The running sums take 16 channels at a time.
+MAX_BLOCK, MIN_BLOCK, CHANNELS, SCAN_CHANNELS, WARPS = 32, 16, 32, 16, 4
 FLOAT32_PRODUCTS = "tf32x3"
 
 
@@ -749,7 +750,7 @@ class GatedMean(torch.autograd.Function):
             key_sums_kernel[plan.grid()](
                 k, v, sums, stride_b, stride_t, sums[0].numel(), plan.seq,
                 plan.d, plan.n_blocks, BLOCK=plan.block,
-                CHANNELS=plan.channels, ACC=plan.acc)
+                CHANNELS=plan.channels, ACC=plan.acc, num_warps=WARPS)
             prefix, suffix = plan.running_sums(sums, True, not causal)
 
         y = torch.empty_like(q)
@@ -758,7 +759,7 @@ class GatedMean(torch.autograd.Function):
             q, k, v, y, lse, band, shift, prefix, suffix, stride_b, stride_t,
             band.stride(0), sums[0].numel(), plan.seq, plan.d, plan.s,
             plan.reach, plan.n_blocks, TAU, CHANNELS=plan.channels,
-            ACC=plan.acc, PRECISION=plan.precision, **flags)
+            ACC=plan.acc, PRECISION=plan.precision, num_warps=WARPS, **flags)
         ctx.save_for_backward(q, k, v, band, shift, y, lse)
         ctx.plan = plan
         return y
@@ -782,7 +783,8 @@ class GatedMean(torch.autograd.Function):
         row_sums_kernel[plan.grid()](
             q, y, lse, grad, dq, shift, sums, stride_b, stride_t,
             *grad_strides, sums[0].numel(), plan.seq, plan.d, plan.n_blocks,
-            BLOCK=plan.block, CHANNELS=plan.channels, ACC=plan.acc)
+            BLOCK=plan.block, CHANNELS=plan.channels, ACC=plan.acc,
+            num_warps=WARPS)
         prefix = suffix = sums
         if plan.has_far:
             prefix, suffix = plan.running_sums(sums, not plan.causal, True)
@@ -792,7 +794,8 @@ class GatedMean(torch.autograd.Function):
             q, k, v, y, lse, grad, dk, dv, band, shift, prefix, suffix,
             stride_b, stride_t, *grad_strides, band.stride(0),
             sums[0].numel(), plan.seq, plan.d, plan.s, plan.reach,
-            plan.n_blocks, TAU, PRECISION=plan.precision, **flags)
+            plan.n_blocks, TAU, PRECISION=plan.precision, num_warps=WARPS,
+            **flags)
 
         d_band = None
         if ctx.needs_input_grad[3]:
@@ -803,5 +806,6 @@ class GatedMean(torch.autograd.Function):
                 q, k, v, y, lse, grad, d_band, band, shift, stride_b,
                 stride_t, *grad_strides, band.stride(0), d_band.stride(0),
                 plan.batch, plan.seq, plan.d, plan.s, plan.reach,
-                plan.n_blocks, TAU, PRECISION=plan.precision, **flags)
+                plan.n_blocks, TAU, PRECISION=plan.precision,
+                num_warps=WARPS, **flags)
         return dq, dk, dv, d_band, None, None
