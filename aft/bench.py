@@ -84,7 +84,7 @@ efficiently. [AFT-local](local.py) uses $s/4$, and never fewer than 32 rows.
 
 On a GPU the same forward and backward pass, float32, batch 1, $d$ = 512,
 $s$ = 256, runs five ways: the fused kernel of the [Triton page](triton.py),
-the PyTorch kernel of the [AFT-local](local.py) page, that kernel through
+the PyTorch kernel that `aft_local` runs on a CPU, that kernel through
 `torch.compile`, SDPA, and labml-nn until it runs out of memory. Times in
 milliseconds, peak memory in MiB above the inputs, as CUDA's allocator counts
 it (`scripts/gpu-bench` runs it, with the tests and the comparison model):
@@ -356,7 +356,7 @@ def write_results(name, rows, summary, blocks, args):
 # warm-up (which compiles what needs compiling); the memory is the peak that
 # CUDA's allocator handed out above the inputs, in a run of its own. The
 # methods: **triton**, the fused kernel of the [Triton page](triton.py);
-# **pytorch**, the kernel of the [AFT-local](local.py) page; **compiled**,
+# **pytorch**, the PyTorch kernel that `aft_local` runs on a CPU; **compiled**,
 # that kernel through `torch.compile`; **sdpa**, as on the CPU; **labml**,
 # labml-nn's `AFTLocal` where it is installed, until it runs out of memory.
 # It writes `results/gpu/bench.json`, `.md` and `.png`

@@ -1,18 +1,18 @@
 r"""
 # AFT-local on the GPU: a fused kernel in Triton
 
-The [AFT-local](local.py) page computes the operation with PyTorch's own
-operations: block matrix products for the window, running sums for the far
-keys. On a CPU that is fast. On a GPU it is not, and the reason is not
-arithmetic. On the H200 of the last GPU run (`results/gpu-check/`, the
+The PyTorch kernel of the page before this one computes the operation with
+PyTorch's own operations: block matrix products for the window, running sums
+for the far keys. On a CPU that is fast. On a GPU it is not, and the reason is
+not arithmetic. On the H200 of the last GPU run (`results/gpu-check/`, the
 notebook's log `speed_and_memory.log`: $d$ = 512, $s$ = 256, float32, forward
-and backward), that kernel took 2.35 ms at $T$ = 1024 and 3.14 ms at
-$T$ = 16384: sixteen times the work in about the same time. The GPU finishes
-each of those small operations in microseconds and then waits for the next
-one: the time goes into about a hundred launches per step, and into writing
-out and reading back the $[T, d]$ tensors that pass from one operation to
-the next. In the comparison model of that run (4 layers, $d$ = 128,
-$s$ = 32, sequences of 1024), AFT-local trained at
+and backward), that kernel took 2.35 ms at $T$ = 1024 and 3.14 ms at $T$ =
+16384: sixteen times the work in about the same time. The GPU finishes each of
+those small operations in microseconds and then waits for the next one: the
+time goes into about a hundred launches per step, and into writing out and
+reading back the $[T, d]$ tensors that pass from one operation to the next. In
+the comparison model of that run (4 layers, $d$ = 128, $s$ = 32, sequences of
+1024), AFT-local trained at
 {{ ../results/gpu-check/compare.json#mixers.local.steps_per_s_long|.1f }}
 steps/s, attention at
 {{ ../results/gpu-check/compare.json#mixers.attention.steps_per_s_long|.1f }}.
@@ -37,8 +37,8 @@ once. For the rows of block $j$ the keys are of three kinds:
 * **the window**: the $k + 1$ blocks $j - k, \dots, j$ (up to $j + k$,
   non-causal), $k = \lceil (s - 1) / C \rceil$. The instance loads them one
   block at a time, and each makes two small matrix products, the weights
-  $e^{w_{t,t'}}$ times $e^K \odot V$ and times $e^K$, as on the
-  [AFT-local](local.py) page, but nothing is written out;
+  $e^{w_{t,t'}}$ times $e^K \odot V$ and times $e^K$, as in the PyTorch
+  kernel, but nothing is written out;
 * **the far keys**, in every block before $j - k$ (and after $j + k$): one
   sum per channel, the same for every row of the block. A first pass writes
   each block's sums, a second turns them into running sums along the
@@ -73,13 +73,13 @@ import triton.language as tl
 
 from aft.full import TAU
 
-# Blocks of $C \approx s / 4$ rows, as on the [AFT-local](local.py) page,
-# between 16 (the smallest matrix product Triton makes) and 32, and groups of
-# $c$ = 32 channels, for instances of four warps (128 threads): with blocks of
-# 64 rows, what an instance holds no longer fits in its registers. Products of
-# 32-bit floats run on the tensor cores in three passes (`tf32x3`): close to
-# full float32 precision, and several times the speed of plain float32
-# arithmetic. The running sums take 16 channels at a time.
+# Blocks of $C \approx s / 4$ rows, as in the PyTorch kernel, between 16 (the
+# smallest matrix product Triton makes) and 32, and groups of $c$ = 32
+# channels, for instances of four warps (128 threads): with blocks of 64 rows,
+# what an instance holds no longer fits in its registers. Products of 32-bit
+# floats run on the tensor cores in three passes (`tf32x3`): close to full
+# float32 precision, and several times the speed of plain float32 arithmetic.
+# The running sums take 16 channels at a time.
 MAX_BLOCK, MIN_BLOCK, CHANNELS, SCAN_CHANNELS, WARPS = 32, 16, 32, 16, 4
 FLOAT32_PRODUCTS = "tf32x3"
 
@@ -192,7 +192,7 @@ def log_weights(band_ptr, band_stride, shift, rows, keys, seq, s, CAUSAL):
 
 # ## Pass 1: each row's bias shift
 #
-# As on the [AFT-local](local.py) page, the weights of row $t$ are taken as
+# As in the PyTorch kernel, the weights of row $t$ are taken as
 # $e^{w_{t,t'} - c_t}$ with $c_t$ the row's largest bias, or 0 (a far key's) if
 # that is larger and the row has far keys: the largest weight is exactly 1, so
 # no row's weights all underflow, and $c_t$ cancels in the ratio. One instance
