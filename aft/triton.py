@@ -67,6 +67,8 @@ that block one key at a time, each row at its own running maximum: slower,
 but only in a block where a key jumps like that.
 """
 
+import inspect
+
 import torch
 import triton
 import triton.language as tl
@@ -106,6 +108,19 @@ def gated_mean(q, k, v, band, causal: bool, block=None) -> torch.Tensor:
     name keys outside `[0, seq)` are ignored. Differentiable in all four.
     `block` sets $C$ (the tests use it to vary the number of blocks)."""
     return GatedMean.apply(q, k, v, band, causal, block)
+
+
+# Triton compiles a kernel anew for each new value of an integer argument that
+# is 1 or a multiple of 16, which lets it use wider memory operations. That
+# pays for strides and channel counts, which rarely change; lengths change from
+# call to call and gain nothing from it. `kernel` is `triton.jit` told not to
+# specialise on them: one compilation serves every length.
+LENGTHS = ("seq", "s", "reach", "n_blocks", "batch", "part")
+
+
+def kernel(fn):
+    names = inspect.signature(fn).parameters
+    return triton.jit(fn, do_not_specialize=[n for n in LENGTHS if n in names])
 
 
 # ## Small pieces every kernel uses
@@ -198,7 +213,7 @@ def log_weights(band_ptr, band_stride, shift, rows, keys, seq, s, CAUSAL):
 # no row's weights all underflow, and $c_t$ cancels in the ratio. One instance
 # per block of rows reads the band through the same blocks of keys as the main
 # pass.
-@triton.jit
+@kernel
 def row_shift_kernel(band_ptr, band_stride, shift_ptr, seq, s, reach,
                      n_blocks, CAUSAL: tl.constexpr, BLOCK: tl.constexpr):
     j = tl.program_id(0)
@@ -266,7 +281,7 @@ def store_summary(ptr, part, offsets, mask, mu, first, second):
 
 # Pass 2, one instance per block of keys and group of channels: the block's
 # summary of $K$ and $V$.
-@triton.jit
+@kernel
 def key_sums_kernel(k_ptr, v_ptr, sums_ptr, stride_b, stride_t, part, seq, d,
                     n_blocks, BLOCK: tl.constexpr, CHANNELS: tl.constexpr,
                     ACC: tl.constexpr):
@@ -285,7 +300,7 @@ def key_sums_kernel(k_ptr, v_ptr, sums_ptr, stride_b, stride_t, part, seq, d,
 # total so far after every block (`prefix`, inclusive); non-causal, it also
 # walks back from the end (`suffix`). This is the only sequential loop, and it
 # is short: one step per block of rows, on vectors of channels.
-@triton.jit
+@kernel
 def scan_kernel(sums_ptr, prefix_ptr, suffix_ptr, part, d, n_blocks,
                 PREFIX: tl.constexpr, SUFFIX: tl.constexpr,
                 CHANNELS: tl.constexpr):
@@ -371,7 +386,7 @@ def add_diagonal_per_row(k_ptr, v_ptr, band_ptr, band_stride, shift, b, rows,
 # $Y = \sigma(Q) \odot N / D$ and, for the backward pass, the log of the
 # denominator with its level put back, $\log D + \mu$: the log of
 # $\sum_{t'} e^{w_{t,t'} - c_t + K_{t'}}$, one number per row and channel.
-@triton.jit
+@kernel
 def forward_kernel(q_ptr, k_ptr, v_ptr, y_ptr, lse_ptr, band_ptr, shift_ptr,
                    prefix_ptr, suffix_ptr, stride_b, stride_t, band_stride,
                    part, seq, d, s, reach, n_blocks, tau,
@@ -482,7 +497,7 @@ def row_terms(q_ptr, y_ptr, lse_ptr, g_ptr, stride_b, stride_t, g_stride_b,
 
 
 # The rows' pass: $\partial Q$, and each block's summary of $x$, $H$, $G Y$.
-@triton.jit
+@kernel
 def row_sums_kernel(q_ptr, y_ptr, lse_ptr, g_ptr, dq_ptr, shift_ptr, sums_ptr,
                     stride_b, stride_t, g_stride_b, g_stride_t, part, seq, d,
                     n_blocks, BLOCK: tl.constexpr, CHANNELS: tl.constexpr,
@@ -546,7 +561,7 @@ def key_grads_from_rows(q_ptr, y_ptr, lse_ptr, g_ptr, band_ptr, band_stride,
 # The keys' pass: one instance per block of keys and group of channels, with
 # the far rows' share from the running sums, then the window's rows, then
 # $\partial V$ and $\partial K$.
-@triton.jit
+@kernel
 def key_grads_kernel(q_ptr, k_ptr, v_ptr, y_ptr, lse_ptr, g_ptr, dk_ptr,
                      dv_ptr, band_ptr, shift_ptr, prefix_ptr, suffix_ptr,
                      stride_b, stride_t, g_stride_b, g_stride_t, band_stride,
@@ -598,7 +613,7 @@ def key_grads_kernel(q_ptr, k_ptr, v_ptr, y_ptr, lse_ptr, g_ptr, dk_ptr,
 # block of keys in its window, looping over the sequences and groups of
 # channels, with the same two ways as above. Each band entry belongs to
 # exactly one such pair of blocks, so no two instances write the same entry.
-@triton.jit
+@kernel
 def band_grads_kernel(q_ptr, k_ptr, v_ptr, y_ptr, lse_ptr, g_ptr, dband_ptr,
                       band_ptr, shift_ptr, stride_b, stride_t, g_stride_b,
                       g_stride_t, band_stride, dband_stride, batch, seq, d, s,
