@@ -133,9 +133,8 @@ def kernel(fn):
 @triton.jit
 def load_tile(ptr, b, rows, chans, stride_b, stride_t, seq, d, other, ACC):
     mask = (rows[:, None] < seq) & (chans[None, :] < d)
-    pointers = ptr + b * stride_b + rows[:, None] * stride_t + chans[None, :]
+    pointers = ptr + offsets(b, rows, chans, stride_b, stride_t)
     return tl.load(pointers, mask=mask, other=other).to(ACC)
-
 
 
 # And writes one back, in the tensor's own type, leaving out what lies past
@@ -143,8 +142,16 @@ def load_tile(ptr, b, rows, chans, stride_b, stride_t, seq, d, other, ACC):
 @triton.jit
 def store_tile(ptr, b, rows, chans, stride_b, stride_t, seq, d, x):
     mask = (rows[:, None] < seq) & (chans[None, :] < d)
-    pointers = ptr + b * stride_b + rows[:, None] * stride_t + chans[None, :]
+    pointers = ptr + offsets(b, rows, chans, stride_b, stride_t)
     tl.store(pointers, x.to(ptr.dtype.element_ty), mask=mask)
+
+
+# Where row `rows` and channel `chans` of sequence `b` lie, counted in 64
+# bits: a batch of long sequences has more than $2^{31}$ entries.
+@triton.jit
+def offsets(b, rows, chans, stride_b, stride_t):
+    b, rows = tl.cast(b, tl.int64), rows.to(tl.int64)
+    return b * stride_b + rows[:, None] * stride_t + chans[None, :]
 
 
 # The keys of a block, with $-\infty$ for positions past the end (weight
