@@ -79,6 +79,17 @@ Blocks of $s$, $s/2$ and $s/4$ rows took
 {{ ../results/bench-reuse.json#blocks.2.seconds|.2f }} s with memory reuse): smaller blocks waste fewer
 multiply-adds on keys outside the window, but make more, smaller products, which run less
 efficiently. [AFT-local](local.py) uses $s/4$, and never fewer than 32 rows.
+
+## On a GPU
+
+On a GPU the same forward and backward pass, float32, batch 1, $d$ = 512,
+$s$ = 256, runs five ways: the fused kernel of the [Triton page](triton.py),
+the PyTorch kernel that `aft_local` runs on a CPU, that kernel through
+`torch.compile`, SDPA, and labml-nn until it runs out of memory. Times in
+milliseconds, peak memory in MiB above the inputs, as CUDA's allocator counts
+it (`scripts/gpu-bench` runs it, with the tests and the comparison model):
+
+{{ include ../results/gpu/bench.md }}
 """
 
 import argparse
@@ -221,8 +232,14 @@ def main(argv=None):
                         help="seconds of timed runs per measurement, after one warm-up")
     parser.add_argument("--reuse-memory", action="store_true",
                         help="let glibc reuse freed memory instead of returning it")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the results")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda")
+    parser.add_argument("--dtype", default="float32", help="on cuda: float32 or bfloat16")
+    parser.add_argument("--methods", default=",".join(CUDA_METHODS), help="on cuda")
     args = parser.parse_args(argv)
+    if args.device != "cpu":
+        return cuda_main(args)
+    args.out = args.out or RESULTS
     # Times: glibc as it comes, or told to keep freed memory (`--reuse-memory`).
     timing_env = None
     if args.reuse_memory:
@@ -329,6 +346,200 @@ def write_results(name, rows, summary, blocks, args):
     fig.tight_layout()
     fig.savefig(args.out / f"{name}.png", dpi=90, metadata={"Software": None})
     print(f"wrote {name}.json, .csv, .md and .png in {args.out}")
+
+
+# ## On a GPU
+#
+# `python -m aft.bench --device cuda` (and `--dtype bfloat16`) measures
+# forward plus backward on the GPU, in one process, with CUDA's own clock and
+# allocator: the time is the median of the runs that fit the budget after a
+# warm-up (which compiles what needs compiling); the memory is the peak that
+# CUDA's allocator handed out above the inputs, in a run of its own. The
+# methods: **triton**, the fused kernel of the [Triton page](triton.py);
+# **pytorch**, the PyTorch kernel that `aft_local` runs on a CPU; **compiled**,
+# that kernel through `torch.compile`; **sdpa**, as on the CPU; **labml**,
+# labml-nn's `AFTLocal` where it is installed, until it runs out of memory.
+# It writes `results/gpu/bench.json`, `.md` and `.png`
+# (`bench-bfloat16.*`).
+CUDA_METHODS = ["triton", "pytorch", "sdpa", "labml", "compiled"]
+
+
+def pytorch_kernel(q, k, v, band, causal):
+    """The PyTorch kernel itself, whatever `gated_mean` would choose here."""
+    try:
+        from aft.kernel import banded_weighted_mean, compute_dtype
+    except ImportError:
+        from aft.local import banded_weighted_mean, compute_dtype
+    dtype = compute_dtype(q)
+    q, k, v, band = (x.to(dtype) for x in (q, k, v, band))
+    y = banded_weighted_mean(k.unsqueeze(2), v.unsqueeze(2),
+                             band.unsqueeze(0), causal, gate=q.unsqueeze(2))
+    return y.squeeze(2)
+
+
+COMPILED = {}  # torch.compile's function, made once for every length
+GPU = "cuda"
+
+
+def cuda_setup(method, seq, d, window, dtype):
+    gen = torch.Generator(device=GPU).manual_seed(0)
+
+    def tensor(*shape):
+        x = torch.randn(*shape, generator=gen, device=GPU, dtype=dtype)
+        return x.requires_grad_()
+
+    if method in ("triton", "pytorch", "compiled"):
+        q, k, v = tensor(1, seq, d), tensor(1, seq, d), tensor(1, seq, d)
+        band = tensor(seq, window)
+        if method == "triton":
+            from aft.triton import gated_mean as fn
+        elif method == "pytorch":
+            fn = pytorch_kernel
+        else:
+            fn = COMPILED.setdefault(
+                "fn", torch.compile(pytorch_kernel, dynamic=True))
+        return lambda: fn(q, k, v, band, True).sum().backward()
+    if method == "sdpa":
+        q, k, v = (tensor(1, 1, seq, d) for _ in range(3))
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        return lambda: sdpa(q, k, v, is_causal=True).sum().backward()
+    if method == "labml":
+        from labml_nn.transformers.aft import AFTLocal
+
+        layer = AFTLocal(d, seq, window).to(GPU, dtype)
+        identity = torch.nn.Identity()
+        layer.query = layer.key = layer.value = layer.output = identity
+        q, k, v = (tensor(seq, 1, d) for _ in range(3))
+        mask = torch.ones(seq, seq, dtype=torch.bool, device=GPU)
+        mask = mask.tril().unsqueeze(-1)
+        return lambda: layer(query=q, key=k, value=v,
+                             mask=mask).sum().backward()
+    raise ValueError(f"unknown method {method!r}; choose from {CUDA_METHODS}")
+
+
+def cuda_measure(method, seq, d, window, dtype, budget_s) -> dict:
+    """`{"ms", "mib"}`, or `{"error"}` if the method cannot run this size."""
+    try:
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated()
+        run = cuda_setup(method, seq, d, window, dtype)
+        run()  # warm-up, and compilation
+        torch.cuda.synchronize()
+        times, started = [], time.perf_counter()
+        while not times or (time.perf_counter() - started < budget_s
+                            and len(times) < MAX_RUNS):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            run()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end))
+        del run
+        torch.cuda.empty_cache()
+        # Memory: a fresh run, its gradients included
+        run = cuda_setup(method, seq, d, window, dtype)
+        torch.cuda.synchronize()
+        inputs = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        run()
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - inputs
+        del run
+        return {"ms": round(statistics.median(times), 3),
+                "mib": round(peak / 2**20, 1),
+                "inputs_mib": round((inputs - base) / 2**20, 1)}
+    except Exception as error:  # out of memory, not installed, ...
+        torch.cuda.empty_cache()
+        first_line = (str(error).splitlines() or [""])[0][:120]
+        return {"error": f"{type(error).__name__}: {first_line}"}
+
+
+def cuda_main(args):
+    dtype = getattr(torch, args.dtype)
+    out = args.out or RESULTS / "gpu"
+    name = "bench" if dtype == torch.float32 else f"bench-{args.dtype}"
+    largest = 2048 if args.quick else args.max_seq
+    lengths = [2**n for n in range(10, 21) if 2**n <= largest]
+    methods = args.methods.split(",")
+    rows, failed = [], set()
+    device = torch.cuda.get_device_name()
+    print(f"{device}, {args.dtype}, d={args.d}, s={args.window}")
+    for seq in lengths:
+        row = {"seq": seq}
+        for method in methods:
+            if method in failed:
+                row[method] = {"error": "failed at a shorter length"}
+                continue
+            row[method] = cuda_measure(method, seq, args.d, args.window, dtype,
+                                       args.budget)
+            if "error" in row[method]:
+                failed.add(method)
+        rows.append(row)
+        print(seq, "  ".join(f"{m} {r.get('ms', '-')} ms {r.get('mib', '-')} "
+                             f"MiB" for m, r in row.items() if m != "seq"),
+              flush=True)
+        # Written after every length: a run stopped by a time limit keeps
+        # what it measured
+        write_cuda_results(out, name, rows, methods, args, device)
+    print(f"wrote {name}.json, .md and .png in {out}")
+
+
+def write_cuda_results(out, name, rows, methods, args, device):
+    ratios = {}
+    for row in rows:
+        ours = row.get("triton", {}).get("ms")
+        for method in (m for m in methods if m != "triton"):
+            if ours and row[method].get("ms"):
+                ratio = round(row[method]["ms"] / ours, 2)
+                ratios.setdefault(str(row["seq"]), {})[
+                    f"{method}_over_triton"] = ratio
+    config = {"d": args.d, "window": args.window, "dtype": args.dtype,
+              "budget_s": args.budget, "device": device,
+              "torch": torch.__version__}
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"{name}.json", "w") as f:
+        json.dump({"config": config, "rows": rows, "ratios": ratios}, f,
+                  indent=1)
+        f.write("\n")
+    header = " | ".join(f"{m} (ms) | {m} (MiB)" for m in methods)
+    lines = [f"| T | {header} | SDPA / triton |",
+             "|" + "---:|" * (2 * len(methods) + 2)]
+    for row in rows:
+        cells = " | ".join(f"{row[m].get('ms', '–')} | "
+                           f"{row[m].get('mib', '–')}" for m in methods)
+        ratio = ratios.get(str(row["seq"]), {}).get("sdpa_over_triton", "–")
+        lines.append(f"| {row['seq']} | {cells} | {ratio}× |")
+    lines += ["", f"![time and memory against T on the GPU]({name}.png)", ""]
+    (out / f"{name}.md").write_text("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(10, 4))
+    for method in methods:
+        points = [(r["seq"], r[method]) for r in rows if "ms" in r[method]]
+        if points:
+            seqs = [p[0] for p in points]
+            ax_time.plot(seqs, [p[1]["ms"] for p in points], marker="o",
+                         label=method)
+            ax_mem.plot(seqs, [p[1]["mib"] for p in points], marker="o",
+                        label=method)
+    for ax, label in ((ax_time, "forward + backward (ms)"),
+                      (ax_mem, "peak memory (MiB)")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length T")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+    ax_time.legend()
+    fig.suptitle(f"AFT-local, {device}, {args.dtype}, batch 1, d={args.d}, "
+                 f"s={args.window}")
+    fig.tight_layout()
+    fig.savefig(out / f"{name}.png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ never touches an earlier row. The backward pass is written by hand: it is the sa
 products, transposed, and it keeps only what it needs.
 """
 
+import functools
 import math
 
 import torch
@@ -75,9 +76,25 @@ BLOCKS_PER_WINDOW = 4
 MIN_BLOCK = 32
 
 
+# On a GPU, the fused kernel of [AFT-local on the GPU](triton.py) computes the same in
+# a few launches, where this page's kernel launches many small operations, one after
+# another.
+# `gated_mean` hands CUDA tensors to it when Triton is installed; everything else, and
+# every tensor on the CPU, stays here.
+@functools.cache
+def fused_kernel():
+    try:
+        from aft import triton as fused
+    except ImportError:
+        return None
+    return fused
+
+
 def gated_mean(q, k, v, band, causal: bool) -> torch.Tensor:
     r"""`aft_local` without its checks, for a `band` `[seq, width]` whose column $j$ holds
     the bias for key $t - (s - 1) + j$, oldest first, in both modes."""
+    if q.is_cuda and fused_kernel() is not None and fused_kernel().supports(q):
+        return fused_kernel().gated_mean(q, k, v, band, causal)
     in_dtype, dtype = q.dtype, compute_dtype(q)
     q, k, v, band = (x.to(dtype) for x in (q, k, v, band))
     # One "head" whose keys have one channel per value channel: `[batch, seq, 1, d]`;

@@ -190,3 +190,127 @@ def test_sampling_on_cuda_is_deterministic_under_a_seed(corpus, tmp_path, capsys
                      "60", "--seed", str(seed), "--top-k", "5", "--device", DEVICE]) == 0
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1] != outputs[2]
+
+
+# ## The fused Triton kernel (aft/triton.py)
+#
+# The same checks as its interpreter tests (tests/triton_interpreted.py), compiled for the
+# GPU: float32 against the CPU's float64, the dispatch, and memory at T = 65536.
+
+
+def fused_kernel():
+    pytest.importorskip("triton")
+    from aft import triton as fused
+
+    if DEVICE != "cuda":
+        pytest.skip("the Triton kernel is compiled for CUDA")
+    return fused
+
+
+def cpu_reference(q, k, v, band, causal):
+    """The CPU's float64 `aft_local`, from the kernel's band (oldest key first)."""
+    return aft_local(q, k, v, band.flip(-1) if causal else band, causal=causal)
+
+
+# (T, s, C, d): one block, s > T, several blocks, s = 1, a partial group of channels (d =
+# 40: every other d is a multiple of 16, so that the kernels compile only a few times)
+@pytest.mark.parametrize("seq,s,block,d", [(1, 1, None, 32), (7, 3, None, 32),
+                                           (5, 9, None, 32), (150, 40, None, 40),
+                                           (301, 130, 16, 32), (260, 1, 32, 32),
+                                           (1000, 256, None, 64)])
+@pytest.mark.parametrize("causal", [True, False])
+def test_triton_float32_agrees_with_the_cpu_float64(seq, s, block, d, causal):
+    fused = fused_kernel()
+    q, k, v = random_qkv(2, seq, d, scale=1.0)
+    g = torch.Generator().manual_seed(seq + s)
+    band = torch.randn(seq, s if causal else 2 * s - 1, generator=g, dtype=torch.float64)
+    weights = torch.randn(2, seq, d, dtype=torch.float64)
+    cpu = [x.clone().requires_grad_(True) for x in (q, k, v, band)]
+    gpu = [x.float().to(DEVICE).requires_grad_(True) for x in (q, k, v, band)]
+    y_cpu = cpu_reference(*cpu, causal)
+    y_gpu = fused.gated_mean(*gpu, causal, block)
+    (y_cpu * weights).sum().backward()
+    (y_gpu * weights.float().to(DEVICE)).sum().backward()
+
+    def relative(a, b):
+        return ((a.cpu().double() - b).abs().max() / b.abs().max()).item()
+
+    assert relative(y_gpu, y_cpu.detach()) < 1e-5
+    for name, a, b in zip("qkvw", gpu, cpu, strict=True):
+        assert relative(a.grad, b.grad) < 1e-5, name
+
+
+def test_triton_spike_leaves_the_past_unchanged_and_is_exact():
+    fused = fused_kernel()
+    seq, spike_at = 300, 130
+    q, k, v = random_qkv(1, seq, 32, scale=1.0)
+    band = torch.randn(seq, 20, dtype=torch.float64)
+    inputs = [x.float().to(DEVICE) for x in (q, k, v, band)]
+    before = fused.gated_mean(*inputs, True)
+    inputs[1][0, spike_at] += 1e4
+    k[0, spike_at] += 1e4
+    after = fused.gated_mean(*inputs, True)
+    assert torch.isfinite(after).all()
+    torch.testing.assert_close(after[:, :spike_at], before[:, :spike_at], rtol=1e-6,
+                               atol=1e-7)
+    reference = cpu_reference(q, k, v, band, True)
+    torch.testing.assert_close(after.cpu().double(), reference, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_triton_half_precision_is_finite_and_close(dtype):
+    fused = fused_kernel()
+    q, k, v = random_qkv(2, 4096, 64, scale=3.0)
+    band = torch.randn(4096, 128, dtype=torch.float64)
+    inputs = [x.to(dtype) for x in (q, k, v, band)]
+    low = fused.gated_mean(*(x.to(DEVICE).requires_grad_(True) for x in inputs), True)
+    assert low.dtype == dtype and torch.isfinite(low).all()
+    reference = cpu_reference(*(x.double() for x in inputs), True)
+    tolerance = 1e-2 if dtype == torch.float16 else 5e-2
+    torch.testing.assert_close(low.cpu().double(), reference, rtol=tolerance, atol=tolerance)
+    low.float().square().sum().backward()
+
+
+def test_aft_local_on_cuda_uses_the_triton_kernel():
+    fused_kernel()
+    q, k, v = to_device(*(x.float() for x in random_qkv(1, 64, 8)))
+    band = torch.randn(64, 16, device=DEVICE, requires_grad=True)
+    y = aft_local(q, k, v, band, causal=True)
+    assert type(y.grad_fn).__name__ == "GatedMeanBackward", type(y.grad_fn).__name__
+    layer = AFTLocal(8, 64, 16).to(DEVICE)
+    out = layer(torch.randn(2, 64, 8, device=DEVICE))
+    names, todo = set(), [out.grad_fn]
+    while todo:  # every node of the autograd graph
+        node = todo.pop()
+        if node is not None and type(node).__name__ not in names:
+            names.add(type(node).__name__)
+            todo += [child for child, _ in node.next_functions]
+    assert "GatedMeanBackward" in names, names
+
+
+def test_triton_peak_memory_at_65536_is_at_most_the_pytorch_kernels():
+    """Forward and backward at T = 65536 (one T x T float32 matrix would be 16 GiB): the
+    peak that CUDA's allocator handed out above the inputs, Triton against PyTorch."""
+    fused = fused_kernel()
+    from aft.bench import pytorch_kernel
+
+    seq, d, s = 65536, 64, 128
+
+    def peak_mib(fn):
+        torch.cuda.empty_cache()
+        q, k, v = (torch.randn(1, seq, d, device=DEVICE, requires_grad=True) for _ in range(3))
+        band = torch.randn(seq, s, device=DEVICE, requires_grad=True)
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        y = fn(q, k, v, band, True)
+        y.sum().backward()
+        torch.cuda.synchronize()
+        assert torch.isfinite(y).all() and torch.isfinite(k.grad).all()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+    triton_mib, pytorch_mib = peak_mib(fused.gated_mean), peak_mib(pytorch_kernel)
+    tensor_mib = seq * d * 4 / 2**20  # one [T, d] float32 tensor: 16 MiB
+    print(f"peak above the inputs: triton {triton_mib:.0f} MiB, pytorch {pytorch_mib:.0f} MiB")
+    assert triton_mib <= pytorch_mib
+    assert triton_mib < 20 * tensor_mib
