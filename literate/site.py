@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from . import notebook, page, prose, sections, translations, ui
+from . import notebook, page, prose, search, sections, translations, ui
 from .math import Katex
 from .sections import LiterateError
 
@@ -131,23 +131,24 @@ def _build_language(root: Path, config: Config, lang: str, sources: list[page.So
     _copy_hand_written(root / "docs", docs, skip=set(config.site.pages))
     _copy_katex_assets(root / "node_modules" / "katex" / "dist", docs / "assets" / "katex")
     nav, rejected = [], []
+    math_html = search.searchable(katex.html)
     for source in sources:
         lookup = None if source_language else translations.lookup(root, lang, source.path)
         edit = None
         if lookup is not None and lookup.catalog is not None:
             edit = lookup.catalog.file.relative_to(root).as_posix()
         if notebook.is_notebook(source.path):
-            text = notebook.render(source, config.site, katex.html, lookup,
+            text = notebook.render(source, config.site, math_html, lookup,
                                    None if source_language else lang, edit, config.site_url)
         else:
-            text = page.render(source, config.site, katex.html, lookup,
+            text = page.render(source, config.site, math_html, lookup,
                                None if source_language else lang, edit)
         target = docs / config.site.pages[source.path]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         nav.append({page.translated_title(source, lookup or {}): config.site.pages[source.path]})
         rejected += lookup.rejected if lookup is not None else []
-    nav = notebook.add_index(root, config, lang, sources, katex.html, docs, nav)
+    nav = notebook.add_index(root, config, lang, sources, math_html, docs, nav)
     if len(config.languages) > 1:
         (docs / STATUS_PAGE).write_text(_status_page(config, lang, status), encoding="utf-8")
         nav.append({ui.t(lang, "Translation status"): STATUS_PAGE})
