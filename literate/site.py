@@ -84,6 +84,7 @@ def build(root: Path, site_dir: Path | None = None, cache_dir: Path | None = Non
     cache_dir = cache_dir or root / "build"
     started = time.perf_counter()
     config = Config.load(root)
+    ui.use(root)
     if languages is not None:
         config.languages = {k: v for k, v in config.languages.items()
                             if k in languages or k == config.source_language}
@@ -169,12 +170,28 @@ def _language_options(root: Path, config: Config, lang: str) -> dict:
     alternate = [{"name": name, "lang": code, "link": here + prefix(code),
                   "url": config.site_url + prefix(code)}
                  for code, name in config.languages.items()]
-    theme = {**data.get("theme", {}), "language": lang}
-    extra = {**data.get("extra", {}), "alternate": alternate if len(alternate) > 1 else []}
+    # The theme's words in this language: Material's own where it has the language, ours
+    # (translations/<lang>/ui.json, through partials/language.html) first.
+    theme = {**data.get("theme", {}),
+             "language": lang if lang in ui.material_languages() else source,
+             "palette": [_translated_toggle(entry, lang)
+                         for entry in data.get("theme", {}).get("palette", [])]}
+    extra = {**data.get("extra", {}), "alternate": alternate if len(alternate) > 1 else [],
+             "words": {**ui.theme_words(lang), "language": lang}}
     options = {"theme": theme, "extra": extra}
+    for name in ("site_name", "site_description"):
+        if data.get(name):
+            options[name] = ui.t(lang, data[name])
     if lang != source:
         options["site_url"] = config.site_url + prefix(lang)
     return options
+
+
+def _translated_toggle(entry: dict, lang: str) -> dict:
+    toggle = entry.get("toggle")
+    if not toggle or not toggle.get("name"):
+        return entry
+    return {**entry, "toggle": {**toggle, "name": ui.t(lang, toggle["name"])}}
 
 
 def _translation_status(root: Path, config: Config, sources: list[page.Source]) -> dict:

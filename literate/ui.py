@@ -1,89 +1,137 @@
-"""The few words the renderer itself puts on a page, per language (English when not listed).
+"""The words around the prose: the renderer's own, the theme's, the site's name.
 
-Material translates its own interface (`theme.language`); these are ours: the marker on a
-paragraph still shown in English, the generated "Translation status" page, and the
-notebook pages' buttons and notes.
+They are translated like a page, in `translations/<lang>/ui.json` (the same flat format,
+English → translation, with its `.meta.json` sidecar), so `translate update`, `status`,
+`check` and the PO export cover them, and a new language is a folder of JSON files and a line
+in `mkdocs.yml`. The English comes from three places, in this order (`english`):
+
+* `RENDERER`: what the renderer writes on a page (the marker on a paragraph shown in English,
+  the "Translation status" page, the notebook pages' buttons and notes). Code asks for a word
+  by its English or by its short name here: `t(lang, "missing")`, `t(lang, "Notebooks")`.
+* `THEME`: the words of Material's interface our pages show, by Material's own names
+  (`top` is "Back to top"); their English is Material's (`partials/languages/en.html`), so an
+  edit there shows up as stale translations. A language whose file lacks one gets Material's
+  own translation, if Material has one, then English. `TEMPLATE`: words of our overrides.
+* `mkdocs.yml`: the site name, the description, the dark-mode toggle's labels.
+
+A word to add: put it in `RENDERER` (short name → English, or English → English), call
+`t(lang, "…")`, run `python -m literate translate update` and fill the values in each
+`translations/<lang>/ui.json`.
 """
 
 # ruff: noqa: E501
 from __future__ import annotations
 
-STRINGS = {
-    "si": {
-        "Link to this section": "මෙම කොටසට සබැඳිය",
-        "missing": "ඉංග්‍රීසියෙන්: තවම පරිවර්තනය කර නැත",
-        "stale": "ඉංග්‍රීසියෙන්: ඉංග්‍රීසි පාඨය වෙනස් වූ බැවින් පරිවර්තනය යාවත්කාලීන කළ යුතුය",
-        "invalid": "ඉංග්‍රීසියෙන්: පරිවර්තනය පරීක්ෂාව සමත් නොවීය",
-        "Translation status": "පරිවර්තන තත්ත්වය",
-        "status intro": "එක් එක් භාෂාවට එක් එක් පිටුවේ ඡේද කීයක් පරිවර්තනය කර ඇත්ද යන්න. මෙම පිටුව ගොඩනැගීමේදී ස්වයංක්‍රීයව සෑදේ.",
-        "Page": "පිටුව",
-        "Translated": "පරිවර්තිත",
-        "Missing": "නැති",
-        "Stale": "යල් පැන ගිය",
-        "Orphaned": "අනාථ",
-        "Invalid": "වලංගු නොවන",
-        "Total": "එකතුව",
-        "help": "පරිවර්තනයක් එක් කිරීමට හෝ නිවැරදි කිරීමට, පරිවර්තකයන් සඳහා වූ පිටුව බලන්න.",
-        "Notebooks": "සටහන් පොත්",
-        "Open in Colab": "Colab හි විවෘත කරන්න",
-        "View on GitHub": "GitHub හි බලන්න",
-        "notebooks intro": "මෙම සටහන් පොත් ඔබේ පරිගණකයේ CPU එකෙහි හෝ Colab හි GPU එකක ධාවනය කළ හැකිය. සෑම පරීක්ෂණ ධාවනයක්ම ඒවා කුඩා ප්‍රමාණයෙන් ධාවනය කරයි.",
-        "outputs note": "පහත ප්‍රතිදාන, මෙම වෙබ් අඩවිය ගොඩනැගීමට පෙර CPU එකක කුඩා (smoke) ප්‍රමාණයෙන් කළ ධාවනයකින් ය. සම්පූර්ණ ප්‍රමාණය සඳහා Colab හි විවෘත කරන්න.",
-    },
-    "zh": {
-        "Link to this section": "链接到本节",
-        "missing": "英文原文：尚未翻译",
-        "stale": "英文原文：英文已修改，译文需要更新",
-        "invalid": "英文原文：译文未通过检查",
-        "Translation status": "翻译进度",
-        "status intro": "每个页面有多少段落已译成各语言。本页在构建时自动生成。",
-        "Page": "页面",
-        "Translated": "已翻译",
-        "Missing": "缺失",
-        "Stale": "过期",
-        "Orphaned": "孤立",
-        "Invalid": "无效",
-        "Total": "合计",
-        "help": "如需添加或修改译文，请参阅面向译者的页面。",
-        "Notebooks": "笔记本",
-        "Open in Colab": "在 Colab 中打开",
-        "View on GitHub": "在 GitHub 上查看",
-        "notebooks intro": "这些笔记本既能在笔记本电脑的 CPU 上运行，也能在 Colab 的 GPU 上运行。每次测试都会以小规模执行它们，因此它们不会在无人察觉时失效。",
-        "outputs note": "下面的输出来自构建本网站之前在 CPU 上以冒烟测试规模运行的结果。在 Colab 中打开即可按完整规模运行。",
-    },
-    "ja": {
-        "Link to this section": "このセクションへのリンク",
-        "missing": "英語のまま：まだ翻訳されていない",
-        "stale": "英語のまま：英語の原文が変わったため、翻訳の更新が必要",
-        "invalid": "英語のまま：翻訳がチェックを通らなかった",
-        "Translation status": "翻訳状況",
-        "status intro": "各ページの段落のうち、各言語に翻訳済みのものの数。このページはビルド時に自動生成される。",
-        "Page": "ページ",
-        "Translated": "翻訳済み",
-        "Missing": "未翻訳",
-        "Stale": "古い",
-        "Orphaned": "孤児",
-        "Invalid": "無効",
-        "Total": "合計",
-        "help": "翻訳を追加・修正するには、翻訳者向けのページを参照。",
-        "Notebooks": "ノートブック",
-        "Open in Colab": "Colab で開く",
-        "View on GitHub": "GitHub で見る",
-        "notebooks intro": "これらのノートブックはノート PC の CPU でも Colab の GPU でも動く。テストのたびに小さなサイズで実行されるので、気づかないうちに壊れることはない。",
-        "outputs note": "以下の出力は、サイトのビルド前に CPU 上でスモークサイズで実行した結果である。フルサイズで実行するには Colab で開く。",
-    },
-}
+import re
+from functools import cache
+from pathlib import Path
 
-ENGLISH = {
+import yaml
+
+SOURCE = "ui"  # the "page" whose translations live in translations/<lang>/ui.json
+
+RENDERER = {
+    "Link to this section": "Link to this section",
     "missing": "English: not translated yet",
     "stale": "English: the English changed, so the translation needs updating",
     "invalid": "English: the translation did not pass the check",
+    "Translation status": "Translation status",
     "status intro": "How many paragraphs of each page are translated into each language. This page is generated by the build.",
+    "Page": "Page",
+    "Translated": "Translated",
+    "Missing": "Missing",
+    "Stale": "Stale",
+    "Orphaned": "Orphaned",
+    "Invalid": "Invalid",
+    "Total": "Total",
     "help": "To add or fix a translation, see the page for translators.",
+    "Notebooks": "Notebooks",
+    "Open in Colab": "Open in Colab",
+    "View on GitHub": "View on GitHub",
     "notebooks intro": "These notebooks run on a laptop's CPU and on a Colab GPU. Every test run executes them at a small size, so they cannot rot unnoticed.",
     "outputs note": "The outputs below come from a run at smoke size on a CPU, made before the site was built. Open the notebook in Colab to run it at full size.",
 }
 
+# Material's interface words that our pages show (blog, consent, versions and the like never do).
+THEME = [
+    "action.edit", "action.skip", "action.view", "clipboard.copy", "clipboard.copied", "footer",
+    "footer.next", "footer.previous", "header", "nav", "search", "search.placeholder",
+    "search.reset", "search.share", "search.result.initializer", "search.result.placeholder",
+    "search.result.none", "search.result.one", "search.result.other", "search.result.more.one",
+    "search.result.more.other", "search.result.term.missing", "select.language", "source",
+    "toc", "top",
+]
 
-def t(lang: str, text: str) -> str:
-    return STRINGS.get(lang, {}).get(text) or ENGLISH.get(text, text)
+# Words of our own template overrides (docs/overrides), by the name the templates use.
+TEMPLATE = {
+    "lit.generator": 'Made with <a href="https://squidfunk.github.io/mkdocs-material/">Material for MkDocs</a>',
+}
+
+_ROOT = [Path(__file__).resolve().parents[1]]
+
+
+def use(root: Path) -> None:
+    """Read words from `root`'s translations from now on (a build sets its own root)."""
+    _ROOT[0] = Path(root)
+    _catalog.cache_clear()
+
+
+@cache
+def material_english() -> dict[str, str]:
+    """Material's English for its interface words, from its own `en` partial."""
+    import material
+
+    file = Path(material.__file__).parent / "templates" / "partials" / "languages" / "en.html"
+    pairs = re.findall(r'^\s*"([\w.]+)": "((?:[^"\\]|\\.)*)",?$', file.read_text("utf-8"), re.M)
+    return {key: value.encode().decode("unicode_escape") for key, value in pairs}
+
+
+def material_languages() -> set[str]:
+    """The languages Material has an interface partial for."""
+    import material
+
+    folder = Path(material.__file__).parent / "templates" / "partials" / "languages"
+    return {file.stem for file in folder.glob("*.html")}
+
+
+def config_words(root: Path) -> list[str]:
+    """The site name, its description and the palette toggles' labels, from `mkdocs.yml`."""
+    data = yaml.safe_load((Path(root) / "mkdocs.yml").read_text(encoding="utf-8")) or {}
+    words = [data.get("site_name"), data.get("site_description")]
+    words += [(p.get("toggle") or {}).get("name") for p in (data.get("theme") or {}).get("palette") or []]
+    return [w for w in words if isinstance(w, str) and w]
+
+
+def english(root: Path | None = None) -> list[str]:
+    """Every UI word's English, in order, without repeats: the keys of `ui.json`."""
+    theme = material_english()
+    words = [*RENDERER.values(), *(theme[k] for k in THEME if k in theme), *TEMPLATE.values(),
+             *config_words(root or _ROOT[0])]
+    return list(dict.fromkeys(words))
+
+
+@cache
+def _catalog(lang: str):
+    from . import translations
+
+    return translations.lookup(_ROOT[0], lang, SOURCE)
+
+
+def t(lang: str | None, text: str) -> str:
+    """`text` (an English word, or a short name in `RENDERER`) in `lang`; English when the
+    language's `ui.json` has no good translation of it."""
+    english_text = RENDERER.get(text) or TEMPLATE.get(text) or text
+    if not lang or lang == "en":
+        return english_text
+    value, state = _catalog(lang)(english_text)
+    return value if state == "translated" else english_text
+
+
+def theme_words(lang: str) -> dict[str, str]:
+    """Material's interface words (and our templates') for `extra.words`: what `ui.json`
+    translates; the template falls back to Material's own translation, then its English."""
+    theme = material_english()
+    words = {key: t(lang, theme[key]) for key in THEME if key in theme}
+    words = {key: value for key, value in words.items() if value != theme[key]}
+    words.update({key: t(lang, english_text) for key, english_text in TEMPLATE.items()})
+    return words
