@@ -13,6 +13,7 @@ reader sees is decided here:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import io
@@ -236,6 +237,7 @@ def _code(section: Section, highlighted: list[str], blob: str) -> str:
     return f'<div class="highlight"><pre><code>{rows}</code></pre></div>'
 
 
+@functools.lru_cache(maxsize=64)  # one source, highlighted once for all its languages
 def _highlight_lines(text: str) -> list[str]:
     """Pygments HTML for each source line.
 

@@ -27,6 +27,7 @@ so the page gets exactly the HTML that was checked.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import html
 import json
@@ -51,6 +52,11 @@ def ordered_keys(path: str, text: str) -> list[str]:
     The page title comes first, then each section's summary and prose. Identical paragraphs
     share one key, so each is translated once.
     """
+    return list(_ordered_keys(path, text))
+
+
+@functools.lru_cache(maxsize=128)  # `serve` asks again after every edit
+def _ordered_keys(path: str, text: str) -> tuple[str, ...]:
     keys: dict[str, None] = {}
     for section in sections.split(path, text):
         rendered = prose.render(path, section.prose, section.prose_line)
@@ -59,7 +65,7 @@ def ordered_keys(path: str, text: str) -> list[str]:
         keys[str(rendered.meta.get("summary", "")).strip()] = None
         keys[rendered.key] = None
     keys.pop("", None)
-    return list(keys)
+    return tuple(keys)
 
 
 def keys_of(path: str, text: str) -> list[str]:
@@ -424,6 +430,11 @@ def _parse(text: str) -> _Html:
 
 def check_value(english: str, value: str, lang: str) -> list[str]:
     """What is wrong with `value` as a translation of `english`; empty when nothing is."""
+    return list(_check_value(english, value, lang))
+
+
+@functools.lru_cache(maxsize=16384)  # every build checks every value, in each language
+def _check_value(english: str, value: str, lang: str) -> tuple[str, ...]:
     problems = []
     want = Counter(prose.PLACEHOLDER_RE.findall(english))
     got = Counter(prose.PLACEHOLDER_RE.findall(value))
@@ -453,7 +464,7 @@ def check_value(english: str, value: str, lang: str) -> list[str]:
     if lang == "si" and _BARE_CONJUNCT.search(value):
         problems.append("Sinhala conjunct without ZWJ (්ර/්ය must be ්‍ර/්‍ය): "
                         "run `translate check --fix`")
-    return list(dict.fromkeys(problems))
+    return tuple(dict.fromkeys(problems))
 
 
 def sanitize(value: str) -> str:
