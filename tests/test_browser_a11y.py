@@ -93,6 +93,8 @@ def test_keyboard_on_the_longest_article(browser, server):
     assert 0 < len(in_article) < 60, len(in_article)
     page.goto(server + "aft/local.html", wait_until="networkidle")
     page.keyboard.press("Tab")
+    page.wait_for_timeout(600)  # Material fades the skip link in
+    assert page.evaluate("() => getComputedStyle(document.activeElement).opacity") == "1"
     page.keyboard.press("Enter")
     assert page.evaluate("() => location.hash") == "#lit-content"
     context.close()
