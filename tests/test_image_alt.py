@@ -50,3 +50,16 @@ def test_without_a_description_the_markdown_alt_then_the_name(tmp_path):
     assert alts(tmp_path, "{{ include ../loss.md }}") == ["validation loss of both models"]
     assert alts(tmp_path, "{{ include ../loss.png }}") == ["loss"]
     assert alts(tmp_path, "{{ include ../curve.svg }}") == ["The loss falls fast"]
+
+
+def test_the_benchmark_page_says_which_plot_is_which(built_site):
+    page = (built_site.path / "aft" / "bench.html").read_text(encoding="utf-8")
+    found = re.findall(r'<img alt="([^"]*)" src="data:image/png', page)
+    assert len(found) == 2 and len(set(found)) == 2, found
+    assert all("peak memory" in alt and "against T" in alt for alt in found)
+
+
+def test_every_image_on_the_site_has_alt_text(built_site):
+    for file in built_site.path.rglob("*.html"):
+        for tag in re.findall(r"<img\b[^>]*>", file.read_text(encoding="utf-8")):
+            assert re.search(r'\balt="[^"]+"', tag), f"{file}: {tag[:120]}"
