@@ -453,6 +453,10 @@ def _check_value(english: str, value: str, lang: str) -> tuple[str, ...]:
                         "(copy placeholders whole)")
     theirs, ours = _parse(english), _parse(value)
     problems += ours.errors
+    hashes = [_text_of(text).count("#") for text in (english, value)]
+    if hashes[0] != hashes[1]:  # the interface's words: "# matching documents"
+        problems.append(f"the English has {hashes[0]} # (a number the site fills in), "
+                        f"the translation {hashes[1]}: keep each #")
     for tag in sorted(ours.tags - theirs.tags - _FORBIDDEN_TAGS):
         problems.append(f"tag <{tag}> is not in the English")
     for tag, name in sorted(ours.attributes - theirs.attributes):
@@ -465,6 +469,11 @@ def _check_value(english: str, value: str, lang: str) -> tuple[str, ...]:
         problems.append("Sinhala conjunct without ZWJ (්ර/්ය must be ්‍ර/්‍ය): "
                         "run `translate check --fix`")
     return tuple(dict.fromkeys(problems))
+
+
+def _text_of(value: str) -> str:
+    """A value's text: no tags (a link's #anchor is no number), no placeholders."""
+    return re.sub(r"<[^>]*>", " ", prose.PLACEHOLDER_RE.sub(" ", value))
 
 
 def sanitize(value: str) -> str:

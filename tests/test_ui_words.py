@@ -152,3 +152,11 @@ def test_a_new_language_is_a_folder_of_files_and_a_line(tmp_path):
     assert english_left(page, english_ui_words(root)) == []
     # the English site is untouched by the new language's words
     assert "xx " not in (root / "site" / "p.html").read_text(encoding="utf-8")
+
+
+def test_check_keeps_the_number_sign_of_interface_words():
+    assert translations.check_value("# matching documents", "ගැළපෙන පිටු #", "si") == []
+    problems = translations.check_value("# matching documents", "ගැළපෙන පිටු", "si")
+    assert problems and "keep each #" in problems[0]
+    link = '<p>See <a href="#top">the top</a>.</p>\n'  # an anchor is no number
+    assert translations.check_value(link, '<p><a href="#top">ඉහළ</a> බලන්න.</p>\n', "si") == []
