@@ -60,6 +60,13 @@ class Session:
 
     def rebuild(self) -> list[str]:
         """Rebuild what changed; return the pages MkDocs built again (`lang:page`)."""
+        try:
+            return self._rebuild()
+        except BaseException:
+            self.navs = {}  # half done: the next rebuild starts from clean
+            raise
+
+    def _rebuild(self) -> list[str]:
         started = time.perf_counter()
         if self._theme_state() != self.theme:
             self.full()
@@ -80,9 +87,10 @@ class Session:
                     self.full()
                     return ["*"]
                 docs = self.cache_dir / "docs" / lang
-                pages = _sync(fresh, docs)
-                if not pages:
+                files = _sync(fresh, docs)
+                if not files:
                     continue
+                pages = [name for name in files if name.endswith(".md")]
                 out = self.site_dir if lang == config.source_language else self.site_dir / lang
                 index = out / "search" / "search_index.json"
                 before = json.loads(index.read_text(encoding="utf-8"))
@@ -102,8 +110,8 @@ def _html_of(page: str) -> str:
 
 
 def _sync(fresh: Path, docs: Path) -> list[str]:
-    """Make `docs` hold what `fresh` holds, writing only files that differ; return the pages
-    (Markdown files) written."""
+    """Make `docs` hold what `fresh` holds, writing only files that differ; return the files
+    written (pages and assets) and removed."""
     written = []
     for file in sorted(fresh.rglob("*")):
         if file.is_dir():
@@ -114,11 +122,11 @@ def _sync(fresh: Path, docs: Path) -> list[str]:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, target)
-        if file.suffix == ".md":
-            written.append(relative.as_posix())
+        written.append(relative.as_posix())
     for file in sorted(docs.rglob("*"), reverse=True):
         if file.is_file() and not (fresh / file.relative_to(docs)).exists():
             file.unlink()
+            written.append(file.relative_to(docs).as_posix() + " (removed)")
     return written
 
 

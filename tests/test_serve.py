@@ -86,6 +86,16 @@ def test_an_edit_rebuilds_its_page_only_and_as_a_clean_build_does(tmp_path):
     assert same_sites(root / "site", clean_build(root, tmp_path)) == []
 
 
+def test_a_stylesheet_edit_reaches_the_site(tmp_path):
+    root = small_site(tmp_path)
+    session = serve.Session(root)
+    css = root / "docs" / "assets" / "literate.css"
+    css.write_text(css.read_text(encoding="utf-8") + "\n/* edited */\n", encoding="utf-8")
+    assert session.rebuild() == []  # no page changed
+    assert "/* edited */" in (root / "site" / "si" / "assets" / "literate.css").read_text()
+    assert same_sites(root / "site", clean_build(root, tmp_path)) == []
+
+
 def test_a_new_title_rebuilds_everything(tmp_path):
     root = small_site(tmp_path)
     session = serve.Session(root)
