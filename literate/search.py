@@ -10,6 +10,7 @@ once. `raw_tex` finds what is left, for the tests and for the build's own check.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ _KATEX_HTML = '<span class="katex-html" aria-hidden="true">'
 _ANNOTATION = '<annotation encoding="application/x-tex">'
 
 
+@functools.lru_cache(maxsize=8192)  # the same formulas, in every language and rebuild
 def for_search(math_html: str) -> str:
     """A formula's KaTeX HTML with its visual copy and its TeX left out of the search index.
 
