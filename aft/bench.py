@@ -304,7 +304,6 @@ def write_results(name, rows, summary, blocks, args):
                      f"| {r['floor_s']:.3f} | {r['labml_over_ours']:.1f}× "
                      f"| {r['sdpa_over_ours']:.1f}× | {r['ours_over_floor']:.2f}× "
                      f"| {r['ours_mib']:.0f} | {r['labml_mib']:.0f} | {r['sdpa_mib']:.0f} |")
-    # The plot's alt text says which plot it is (the site shows both runs' plots)
     alt = (f"Forward + backward time (left) and peak memory (right) against T "
            f"from {rows[0]['seq']} to {rows[-1]['seq']}, log-log: ours, labml-nn, SDPA "
            f"and the floor; CPU float32, d={args.d}, s={args.window}, "
