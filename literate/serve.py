@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import site
+from . import site, ui
 from .sections import LiterateError
 
 WATCHED = ("aft", "docs", "translations", "notebooks", "results")  # and the top folder
@@ -61,7 +61,8 @@ class Session:
     def rebuild(self) -> list[str]:
         """Rebuild what changed; return the pages MkDocs built again (`lang:page`)."""
         try:
-            return self._rebuild()
+            with ui.using(self.root):
+                return self._rebuild()
         except BaseException:
             self.navs = {}  # half done: the next rebuild starts from clean
             raise

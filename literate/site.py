@@ -85,8 +85,13 @@ def build(root: Path, site_dir: Path | None = None, cache_dir: Path | None = Non
     list to collect the rejected translations; `serve` passes `navs` to learn each
     language's navigation.
     """
-    site_dir = site_dir or root / "site"
-    cache_dir = cache_dir or root / "build"
+    with ui.using(root):
+        return _build(root, site_dir or root / "site", cache_dir or root / "build", languages,
+                      report, navs)
+
+
+def _build(root: Path, site_dir: Path, cache_dir: Path, languages: list[str] | None,
+           report: list[str] | None, navs: dict | None) -> int:
     started = time.perf_counter()
     config, sources, katex = prepare(root, cache_dir, languages)
     present = [source.path for source in sources]
@@ -120,7 +125,6 @@ def prepare(root: Path, cache_dir: Path, languages: list[str] | None = None
     """The configuration, the sources that exist (read, split, prose rendered) and their
     formulas rendered: what every language's pages are made from."""
     config = Config.load(root)
-    ui.use(root)
     if languages is not None:
         config.languages = {k: v for k, v in config.languages.items()
                             if k in languages or k == config.source_language}

@@ -22,6 +22,7 @@ A word to add: put it in `RENDERER` (short name → English, or English → Engl
 # ruff: noqa: E501
 from __future__ import annotations
 
+import contextlib
 import re
 from functools import cache
 from pathlib import Path
@@ -70,10 +71,18 @@ TEMPLATE = {
 _ROOT = [Path(__file__).resolve().parents[1]]
 
 
-def use(root: Path) -> None:
-    """Read words from `root`'s translations from now on (a build sets its own root)."""
+@contextlib.contextmanager
+def using(root: Path):
+    """Read words from `root`'s translations (a build of another folder, a test's copy) for
+    the duration; afterwards, as before."""
+    before = _ROOT[0]
     _ROOT[0] = Path(root)
     _catalog.cache_clear()
+    try:
+        yield
+    finally:
+        _ROOT[0] = before
+        _catalog.cache_clear()
 
 
 @cache
