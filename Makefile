@@ -53,7 +53,8 @@ test-gpu: setup
 build: setup
 	$(PY) -m literate build
 
-# Build, serve on http://127.0.0.1:8000 and rebuild when a source changes.
+# Build, serve on http://127.0.0.1:8000; after an edit, rebuild only the pages that changed
+# and reload the open browser page (MkDocs' live-reload server; see literate/serve.py).
 serve: setup
 	$(PY) -m literate serve
 

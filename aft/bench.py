@@ -321,7 +321,11 @@ def write_results(name, rows, summary, blocks, args):
                      f"| {r['floor_s']:.3f} | {r['labml_over_ours']:.1f}× "
                      f"| {r['sdpa_over_ours']:.1f}× | {r['ours_over_floor']:.2f}× "
                      f"| {r['ours_mib']:.0f} | {r['labml_mib']:.0f} | {r['sdpa_mib']:.0f} |")
-    lines += ["", f"![time and memory against T]({name}.png)", ""]
+    alt = (f"Forward + backward time (left) and peak memory (right) against T "
+           f"from {rows[0]['seq']} to {rows[-1]['seq']}, log-log: ours, labml-nn, SDPA "
+           f"and the floor; CPU float32, d={args.d}, s={args.window}, "
+           + ("glibc keeping freed memory" if args.reuse_memory else "glibc as it comes"))
+    lines += ["", f"![{alt}]({name}.png)", ""]
     (args.out / f"{name}.md").write_text("\n".join(lines))
 
     import matplotlib
@@ -344,7 +348,8 @@ def write_results(name, rows, summary, blocks, args):
     ax_time.legend()
     fig.suptitle(f"AFT-local, CPU float32, batch 1, d={args.d}, s={args.window}")
     fig.tight_layout()
-    fig.savefig(args.out / f"{name}.png", dpi=90, metadata={"Software": None})
+    fig.savefig(args.out / f"{name}.png", dpi=90,
+                metadata={"Software": None, "Description": alt})
     print(f"wrote {name}.json, .csv, .md and .png in {args.out}")
 
 

@@ -10,8 +10,10 @@ The flow runs one way, one module per step:
     site          docs dir → MkDocs Material → site/, site/<lang>/  site.py
 
 Beside the flow: `workflow.py` is the translators' tool (`python -m literate translate …`:
-update, status, check, prune, todo, PO export/import) and `ui.py` the few words the renderer
-itself writes on a page, per language.
+update, status, check, prune, todo, PO export/import); `ui.py` the words around the prose
+(the renderer's, the theme's, the site name), translated in `translations/<lang>/ui.json`;
+`search.py` what the search index reads of a formula; `serve.py` the writers' live-reloading
+server, which rebuilds only what changed.
 
 It knows nothing about the project it renders: the pages, their order and the repository's
 URLs come from `mkdocs.yml` (`extra.literate`, `repo_url`, `edit_uri`).

@@ -7,12 +7,8 @@ export-po, import-po.
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import json
 import sys
-import threading
-import time
 from pathlib import Path
 
 from . import prose, sections, site, translations, workflow
@@ -29,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     build = commands.add_parser("build", help="build site/ from clean, strictly")
     build.add_argument("--allow-missing", action="store_true",
                        help="exit 0 even if a page listed in mkdocs.yml is missing")
-    serve = commands.add_parser("serve", help="build, serve on 127.0.0.1 and rebuild on change")
+    serve = commands.add_parser("serve", help="build, serve on 127.0.0.1, rebuild what "
+                                "changed and reload the browser")
     serve.add_argument("--port", type=int, default=8000)
     _translate_parser(commands)
     args = parser.parse_args(argv)
@@ -98,37 +95,7 @@ def _sections(path: str) -> list[dict]:
 
 
 def _serve(root: Path, port: int) -> int:
-    """Serve site/ and rebuild when a source changes (polling: simple and portable)."""
+    """Serve site/, rebuild what changed and reload the browser (see `literate.serve`)."""
+    from . import serve
 
-    def snapshot() -> dict:
-        folders = [root / name for name in ("aft", "docs", "translations", "notebooks", "results")]
-        watched = [root / "mkdocs.yml", *(p for d in folders for p in d.rglob("*"))]
-        return {p: p.stat().st_mtime_ns for p in watched if p.is_file()}
-
-    def rebuild() -> None:
-        try:
-            site.build(root)
-        except LiterateError as error:
-            print(f"literate: error: {error} (still serving the last good build)", file=sys.stderr)
-
-    rebuild()
-    handler = functools.partial(_QuietHandler, directory=str(root / "site"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"literate: serving http://127.0.0.1:{port}/ (Ctrl-C to stop)", file=sys.stderr)
-    seen = snapshot()
-    try:
-        while True:
-            time.sleep(1)
-            now = snapshot()
-            if now != seen:
-                seen = now
-                rebuild()
-    except KeyboardInterrupt:
-        server.shutdown()
-    return 0
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the signature is the base class's
-        pass
+    return serve.serve(root, port)

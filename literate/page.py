@@ -13,6 +13,7 @@ reader sees is decided here:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import io
@@ -101,7 +102,7 @@ def render(source: Source, site: Site, math_html, strings=None, lang: str | None
         rows.append(
             f'<section class="lit-row" id="{anchor}">\n'
             f'<div class="{classes}"><a class="lit-anchor" href="#{anchor}" '
-            f'title="{link_title}" aria-hidden="true"></a>\n{marker}{body}</div>\n'
+            f'title="{link_title}" aria-hidden="true" tabindex="-1"></a>\n{marker}{body}</div>\n'
             f'<div class="lit-code">{code}</div>\n</section>\n'
         )
     kind = "literate-md" if source.path.endswith(".md") else "literate-py"
@@ -271,13 +272,15 @@ def _code(section: Section, highlighted: list[str], blob: str) -> str:
     if not lines:
         return ""
     rows = "".join(
-        f'<a class="lit-ln" href="{blob}#L{number}" aria-hidden="true">{number}</a>'
+        f'<a class="lit-ln" href="{blob}#L{number}" aria-hidden="true" tabindex="-1" '
+        f'data-search-exclude>{number}</a>'
         f"{highlighted[number - 1]}\n"
         for number, _ in lines
     )
     return f'<div class="highlight"><pre><code>{rows}</code></pre></div>'
 
 
+@functools.lru_cache(maxsize=64)  # one source, highlighted once for all its languages
 def _highlight_lines(text: str) -> list[str]:
     """Pygments HTML for each source line.
 

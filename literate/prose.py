@@ -278,7 +278,7 @@ def resolve_data(root, path: str, fragments: list[Fragment]) -> list[Fragment]:
             content = "" if file.suffix in _IMAGES else file.read_text(encoding="utf-8")
             if include and file.suffix in _IMAGES:
                 # A plot: inlined as a data: URL, so the page needs no extra file
-                image = _inline_images(f"![{file.stem}]({file.name})", file.parent)
+                image = _inline_images(f"![]({file.name})", file.parent)
                 content = markdown.markdown(image)
                 out.append(Fragment("include", content, True, line=fragment.line))
                 continue
@@ -328,11 +328,44 @@ def _figure(root, path: str, fragment: Fragment) -> Fragment:
 
 
 def _inline_images(text: str, folder) -> str:
-    """Images of an included file become data: URLs, so the page needs no extra files."""
+    """Images of an included file become data: URLs, so the page needs no extra files.
+
+    Their alt text says what the picture shows: the image's own description (`image_alt`),
+    else the alt text the Markdown gives it, else its file name."""
     def inline(match: re.Match) -> str:
         image = folder / match.group(2)
         kind = "svg+xml" if image.suffix == ".svg" else image.suffix.lstrip(".")
         data = base64.b64encode(image.read_bytes()).decode("ascii")
-        return f"![{match.group(1)}](data:image/{kind};base64,{data})"
+        alt = image_alt(image) or match.group(1) or image.stem
+        alt = re.sub(r"[\[\]\n]", " ", alt)
+        return f"![{alt}](data:image/{kind};base64,{data})"
 
     return re.sub(r"!\[([^\]\n]*)\]\(([^)\s:]+)\)", inline, text)
+
+
+def image_alt(image: Path) -> str:
+    """What a picture says it shows: a PNG's `Description` (else `Title`) text chunk, as
+    Matplotlib writes with `savefig(metadata={"Description": ...})`; an SVG's `<desc>` (else
+    `<title>`). Empty when it says nothing."""
+    data = image.read_bytes()
+    if image.suffix == ".svg":
+        text = data.decode("utf-8", "replace")
+        for tag in ("desc", "title"):
+            found = re.search(rf"<{tag}[^>]*>(.*?)</{tag}>", text, re.S)
+            if found and found.group(1).strip():
+                return html.unescape(" ".join(found.group(1).split()))
+        return ""
+    chunks, at = {}, 8
+    while data.startswith(b"\x89PNG") and at + 8 <= len(data):
+        size = int.from_bytes(data[at: at + 4], "big")
+        kind, body = data[at + 4: at + 8], data[at + 8: at + 8 + size]
+        if kind == b"tEXt" and b"\0" in body:
+            key, _, value = body.partition(b"\0")
+            chunks[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"iTXt" and b"\0" in body:
+            key, _, rest = body.partition(b"\0")
+            if rest[:1] == b"\0":  # not compressed
+                value = rest[2:].split(b"\0", 2)[-1]
+                chunks[key.decode("latin-1")] = value.decode("utf-8", "replace")
+        at += 12 + size
+    return " ".join((chunks.get("Description") or chunks.get("Title") or "").split())

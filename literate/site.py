@@ -12,6 +12,8 @@ reproducible: two clean builds give byte-identical files (MkDocs takes its dates
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import html
 import logging
 import os
@@ -26,9 +28,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import jinja2
 import yaml
 
-from . import notebook, page, prose, sections, translations, ui
+from . import notebook, page, prose, search, sections, translations, ui
 from .math import Katex
 from .sections import LiterateError
 
@@ -68,7 +71,8 @@ STATUS_PAGE = "translation-status.md"
 
 
 def build(root: Path, site_dir: Path | None = None, cache_dir: Path | None = None,
-          languages: list[str] | None = None, report: list[str] | None = None) -> int:
+          languages: list[str] | None = None, report: list[str] | None = None,
+          navs: dict | None = None) -> int:
     """Build `site/` from clean; return the number of listed sources that were missing.
 
     One MkDocs build per language: the source language at the root of the site, each other
@@ -78,27 +82,19 @@ def build(root: Path, site_dir: Path | None = None, cache_dir: Path | None = Non
     is reported and its paragraph shown in English; any other problem raises `LiterateError`
     and leaves the old site untouched. Tests pass their own `site_dir` and `cache_dir`
     (default `site/` and `build/`), may build fewer `languages`, and may pass a `report`
-    list to collect the rejected translations.
+    list to collect the rejected translations; `serve` passes `navs` to learn each
+    language's navigation.
     """
-    site_dir = site_dir or root / "site"
-    cache_dir = cache_dir or root / "build"
-    started = time.perf_counter()
-    config = Config.load(root)
-    if languages is not None:
-        config.languages = {k: v for k, v in config.languages.items()
-                            if k in languages or k == config.source_language}
-    present = [p for p in config.pages if (root / p).is_file()]
-    for missing in sorted(set(config.pages) - set(present)):
-        print(f"literate: error: {missing}: listed in mkdocs.yml but not found; page skipped",
-              file=sys.stderr)
-    config.site.pages = {p: config.site.pages[p] for p in present}
-    if len(config.languages) > 1:  # the generated status page, so that prose can link to it
-        config.site.pages[f"docs/{STATUS_PAGE}"] = STATUS_PAGE
+    with ui.using(root):
+        return _build(root, site_dir or root / "site", cache_dir or root / "build", languages,
+                      report, navs)
 
-    sources = [_read(root, path) for path in present]
-    katex = Katex(root / "node_modules", cache_dir / "katex-cache.json")
-    katex.render_all([(s.path, f) for s in sources for p in s.proses for f in p.fragments
-                      if f.kind == "math"])
+
+def _build(root: Path, site_dir: Path, cache_dir: Path, languages: list[str] | None,
+           report: list[str] | None, navs: dict | None) -> int:
+    started = time.perf_counter()
+    config, sources, katex = prepare(root, cache_dir, languages)
+    present = [source.path for source in sources]
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tmp-", dir=cache_dir))
@@ -106,7 +102,8 @@ def build(root: Path, site_dir: Path | None = None, cache_dir: Path | None = Non
     try:
         status = _translation_status(root, config, sources)
         for lang in config.languages:
-            rejected += _build_language(root, config, lang, sources, katex, work, status)
+            rejected += _build_language(root, config, lang, sources, katex, work, status,
+                                        navs)
         check_links(work / "site")
         _replace(work / "site", site_dir)
         for lang in config.languages:
@@ -123,37 +120,71 @@ def build(root: Path, site_dir: Path | None = None, cache_dir: Path | None = Non
     return len(config.pages) - len(present)
 
 
+def prepare(root: Path, cache_dir: Path, languages: list[str] | None = None
+            ) -> tuple[Config, list[page.Source], Katex]:
+    """The configuration, the sources that exist (read, split, prose rendered) and their
+    formulas rendered: what every language's pages are made from."""
+    config = Config.load(root)
+    if languages is not None:
+        config.languages = {k: v for k, v in config.languages.items()
+                            if k in languages or k == config.source_language}
+    present = [p for p in config.pages if (root / p).is_file()]
+    for missing in sorted(set(config.pages) - set(present)):
+        print(f"literate: error: {missing}: listed in mkdocs.yml but not found; page skipped",
+              file=sys.stderr)
+    config.site.pages = {p: config.site.pages[p] for p in present}
+    if len(config.languages) > 1:  # the generated status page, so that prose can link to it
+        config.site.pages[f"docs/{STATUS_PAGE}"] = STATUS_PAGE
+
+    sources = [_read(root, path) for path in present]
+    katex = Katex(root / "node_modules", cache_dir / "katex-cache.json")
+    katex.render_all([(s.path, f) for s in sources for p in s.proses for f in p.fragments
+                      if f.kind == "math"])
+    return config, sources, katex
+
+
 def _build_language(root: Path, config: Config, lang: str, sources: list[page.Source],
-                    katex: Katex, work: Path, status: dict) -> list[str]:
+                    katex: Katex, work: Path, status: dict, navs: dict | None = None
+                    ) -> list[str]:
     """Write one language's pages and let MkDocs build them; return rejected translations."""
-    source_language = lang == config.source_language
     docs = work / "docs" / lang
+    nav, rejected = write_language(root, config, lang, sources, katex, docs, status)
+    if navs is not None:
+        navs[lang] = nav
+    out = work / "site" if lang == config.source_language else work / "site" / lang
+    _mkdocs(root, docs, out, nav, _language_options(root, config, lang))
+    return rejected
+
+
+def write_language(root: Path, config: Config, lang: str, sources: list[page.Source],
+                   katex: Katex, docs: Path, status: dict) -> tuple[list, list[str]]:
+    """One language's plain pages into `docs`; return MkDocs' nav and rejected translations."""
+    source_language = lang == config.source_language
     _copy_hand_written(root / "docs", docs, skip=set(config.site.pages))
     _copy_katex_assets(root / "node_modules" / "katex" / "dist", docs / "assets" / "katex")
     nav, rejected = [], []
+    math_html = search.searchable(katex.html)
     for source in sources:
         lookup = None if source_language else translations.lookup(root, lang, source.path)
         edit = None
         if lookup is not None and lookup.catalog is not None:
             edit = lookup.catalog.file.relative_to(root).as_posix()
         if notebook.is_notebook(source.path):
-            text = notebook.render(source, config.site, katex.html, lookup,
+            text = notebook.render(source, config.site, math_html, lookup,
                                    None if source_language else lang, edit, config.site_url)
         else:
-            text = page.render(source, config.site, katex.html, lookup,
+            text = page.render(source, config.site, math_html, lookup,
                                None if source_language else lang, edit)
         target = docs / config.site.pages[source.path]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         nav.append({page.translated_title(source, lookup or {}): config.site.pages[source.path]})
         rejected += lookup.rejected if lookup is not None else []
-    nav = notebook.add_index(root, config, lang, sources, katex.html, docs, nav)
+    nav = notebook.add_index(root, config, lang, sources, math_html, docs, nav)
     if len(config.languages) > 1:
         (docs / STATUS_PAGE).write_text(_status_page(config, lang, status), encoding="utf-8")
         nav.append({ui.t(lang, "Translation status"): STATUS_PAGE})
-    out = work / "site" if source_language else work / "site" / lang
-    _mkdocs(root, docs, out, nav, _language_options(root, config, lang))
-    return list(dict.fromkeys(rejected))
+    return nav, list(dict.fromkeys(rejected))
 
 
 def _language_options(root: Path, config: Config, lang: str) -> dict:
@@ -168,12 +199,28 @@ def _language_options(root: Path, config: Config, lang: str) -> dict:
     alternate = [{"name": name, "lang": code, "link": here + prefix(code),
                   "url": config.site_url + prefix(code)}
                  for code, name in config.languages.items()]
-    theme = {**data.get("theme", {}), "language": lang}
-    extra = {**data.get("extra", {}), "alternate": alternate if len(alternate) > 1 else []}
+    # The theme's words in this language: Material's own where it has the language, ours
+    # (translations/<lang>/ui.json, through partials/language.html) first.
+    theme = {**data.get("theme", {}),
+             "language": lang if lang in ui.material_languages() else source,
+             "palette": [_translated_toggle(entry, lang)
+                         for entry in data.get("theme", {}).get("palette", [])]}
+    extra = {**data.get("extra", {}), "alternate": alternate if len(alternate) > 1 else [],
+             "words": {**ui.theme_words(lang), "language": lang}}
     options = {"theme": theme, "extra": extra}
+    for name in ("site_name", "site_description"):
+        if data.get(name):
+            options[name] = ui.t(lang, data[name])
     if lang != source:
         options["site_url"] = config.site_url + prefix(lang)
     return options
+
+
+def _translated_toggle(entry: dict, lang: str) -> dict:
+    toggle = entry.get("toggle")
+    if not toggle or not toggle.get("name"):
+        return entry
+    return {**entry, "toggle": {**toggle, "name": ui.t(lang, toggle["name"])}}
 
 
 def _translation_status(root: Path, config: Config, sources: list[page.Source]) -> dict:
@@ -234,11 +281,18 @@ def _read(root: Path, path: str) -> page.Source:
         text = (root / path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise LiterateError(path, 0, f"cannot read: {error}") from None
+    split, rendered_proses = _split_and_render(path, text)
+    proses = []
+    for rendered in rendered_proses:  # measured files are read again: they may have changed
+        proses.append(dataclasses.replace(
+            rendered, fragments=prose.resolve_data(root, path, rendered.fragments)))
+    return page.Source(path, text, list(split), proses)
+
+
+@functools.lru_cache(maxsize=64)  # `serve` reads every source again after each edit
+def _split_and_render(path: str, text: str) -> tuple[tuple, tuple]:
     split = sections.split(path, text)
-    proses = [prose.render(path, s.prose, s.prose_line) for s in split]
-    for rendered in proses:
-        rendered.fragments = prose.resolve_data(root, path, rendered.fragments)
-    return page.Source(path, text, split, proses)
+    return tuple(split), tuple(prose.render(path, s.prose, s.prose_line) for s in split)
 
 
 def _copy_hand_written(source: Path, target: Path, skip: set[str]) -> None:
@@ -259,8 +313,12 @@ def _copy_katex_assets(dist: Path, target: Path) -> None:
     shutil.copytree(dist / "fonts", target / "fonts")
 
 
-def _mkdocs(root: Path, docs: Path, site: Path, nav: list, options: dict | None = None) -> None:
-    """Let MkDocs Material assemble the pages, strictly: any warning fails the build."""
+def _mkdocs(root: Path, docs: Path, site: Path, nav: list, options: dict | None = None,
+            dirty: bool = False) -> None:
+    """Let MkDocs Material assemble the pages, strictly: any warning fails the build.
+
+    `dirty` (for `serve`): only the pages whose file in `docs` is newer than its page in
+    `site` are built again; everything else in `site` stays."""
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
@@ -271,9 +329,78 @@ def _mkdocs(root: Path, docs: Path, site: Path, nav: list, options: dict | None 
     try:
         config = load_config(str(root / "mkdocs.yml"), docs_dir=str(docs), site_dir=str(site),
                              nav=nav, strict=True, **(options or {}))
-        mkdocs_build(config)
+        _compile_templates_once(config.theme)
+        if dirty:
+            with _quiet_dirty_warning():
+                mkdocs_build(config, dirty=True)
+        else:
+            mkdocs_build(config)
     except MkDocsException as error:
         raise LiterateError("mkdocs.yml", 0, f"MkDocs failed: {error}") from None
+
+
+class _TemplateCache(jinja2.BytecodeCache):
+    """Compiled theme templates, kept for the process: each language's MkDocs run (and each
+    rebuild of `serve`) would otherwise compile Material's ~200 templates again. A bucket's
+    key includes the template's source, so an edited template is compiled anew."""
+
+    def __init__(self):
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATES = _TemplateCache()
+
+
+_LISTED: dict[tuple, list[str]] = {}  # the theme's folders → the templates they hold
+
+
+def _compile_templates_once(theme) -> None:
+    """Theme templates compiled once per process, and the theme's folders listed once (MkDocs
+    lists them, icons and all, on every run): `serve` rebuilds in a second or two."""
+    make_env = theme.get_env
+
+    def get_env():
+        env = make_env()
+        env.bytecode_cache = _TEMPLATES
+        loader, key = env.loader, tuple(getattr(env.loader, "searchpath", ()))
+        if key:
+            list_all = loader.list_templates
+
+            def list_templates():
+                if key not in _LISTED:
+                    _LISTED[key] = list_all()
+                return list(_LISTED[key])
+
+            loader.list_templates = list_templates
+        return env
+
+    theme.get_env = get_env
+
+
+def forget_templates() -> None:
+    """A theme file was added or removed: list the folders again."""
+    _LISTED.clear()
+
+
+class _quiet_dirty_warning(logging.Filter):  # noqa: N801 - used as a context manager
+    """MkDocs warns on every dirty build that the navigation may be stale; `serve` rebuilds
+    everything when the navigation changes, so that warning must not fail a strict build."""
+
+    def filter(self, record):
+        return "'dirty' build" not in record.getMessage()
+
+    def __enter__(self):
+        logging.getLogger("mkdocs.commands.build").addFilter(self)
+
+    def __exit__(self, *exc):
+        logging.getLogger("mkdocs.commands.build").removeFilter(self)
 
 
 def _last_commit_time(root: Path) -> str:

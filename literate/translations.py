@@ -27,6 +27,7 @@ so the page gets exactly the HTML that was checked.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import html
 import json
@@ -52,6 +53,11 @@ def ordered_keys(path: str, text: str) -> list[str]:
     prose the alt text of each of its figures (images that are a paragraph of their own).
     Identical paragraphs share one key, so each is translated once.
     """
+    return list(_ordered_keys(path, text))
+
+
+@functools.lru_cache(maxsize=128)  # `serve` asks again after every edit
+def _ordered_keys(path: str, text: str) -> tuple[str, ...]:
     keys: dict[str, None] = {}
     for section in sections.split(path, text):
         rendered = prose.render(path, section.prose, section.prose_line)
@@ -63,7 +69,7 @@ def ordered_keys(path: str, text: str) -> list[str]:
             if fragment.kind == "image" and fragment.display:
                 keys[fragment.extra.strip()] = None
     keys.pop("", None)
-    return list(keys)
+    return tuple(keys)
 
 
 def keys_of(path: str, text: str) -> list[str]:
@@ -428,6 +434,11 @@ def _parse(text: str) -> _Html:
 
 def check_value(english: str, value: str, lang: str) -> list[str]:
     """What is wrong with `value` as a translation of `english`; empty when nothing is."""
+    return list(_check_value(english, value, lang))
+
+
+@functools.lru_cache(maxsize=16384)  # every build checks every value, in each language
+def _check_value(english: str, value: str, lang: str) -> tuple[str, ...]:
     problems = []
     want = Counter(prose.PLACEHOLDER_RE.findall(english))
     got = Counter(prose.PLACEHOLDER_RE.findall(value))
@@ -446,6 +457,10 @@ def check_value(english: str, value: str, lang: str) -> list[str]:
                         "(copy placeholders whole)")
     theirs, ours = _parse(english), _parse(value)
     problems += ours.errors
+    hashes = [_text_of(text).count("#") for text in (english, value)]
+    if hashes[0] != hashes[1]:  # the interface's words: "# matching documents"
+        problems.append(f"the English has {hashes[0]} # (a number the site fills in), "
+                        f"the translation {hashes[1]}: keep each #")
     for tag in sorted(ours.tags - theirs.tags - _FORBIDDEN_TAGS):
         problems.append(f"tag <{tag}> is not in the English")
     for tag, name in sorted(ours.attributes - theirs.attributes):
@@ -457,7 +472,12 @@ def check_value(english: str, value: str, lang: str) -> list[str]:
     if lang == "si" and _BARE_CONJUNCT.search(value):
         problems.append("Sinhala conjunct without ZWJ (්ර/්ය must be ්‍ර/්‍ය): "
                         "run `translate check --fix`")
-    return list(dict.fromkeys(problems))
+    return tuple(dict.fromkeys(problems))
+
+
+def _text_of(value: str) -> str:
+    """A value's text: no tags (a link's #anchor is no number), no placeholders."""
+    return re.sub(r"<[^>]*>", " ", prose.PLACEHOLDER_RE.sub(" ", value))
 
 
 def sanitize(value: str) -> str:

@@ -1,141 +1,162 @@
-"""The few words the renderer itself puts on a page, per language (English when not listed).
+"""The words around the prose: the renderer's own, the theme's, the site's name.
 
-Material translates its own interface (`theme.language`); these are ours: the marker on a
-paragraph still shown in English, the generated "Translation status" page, and the
-notebook pages' buttons and notes.
+They are translated like a page, in `translations/<lang>/ui.json` (the same flat format,
+English → translation, with its `.meta.json` sidecar), so `translate update`, `status`,
+`check` and the PO export cover them, and a new language is a folder of JSON files and a line
+in `mkdocs.yml`. The English comes from three places, in this order (`english`):
+
+* `RENDERER`: what the renderer writes on a page (the marker on a paragraph shown in English,
+  the "Translation status" page, the notebook pages' buttons and notes). Code asks for a word
+  by its English or by its short name here: `t(lang, "missing")`, `t(lang, "Notebooks")`.
+* `THEME`: the words of Material's interface our pages show, by Material's own names
+  (`top` is "Back to top"); their English is Material's (`partials/languages/en.html`), so an
+  edit there shows up as stale translations. A language whose file lacks one gets Material's
+  own translation, if Material has one, then English. `TEMPLATE`: words of our overrides.
+* `mkdocs.yml`: the site name, the description, the dark-mode toggle's labels.
+
+A word to add: put it in `RENDERER` (short name → English, or English → English), call
+`t(lang, "…")`, run `python -m literate translate update` and fill the values in each
+`translations/<lang>/ui.json`.
 """
 
 # ruff: noqa: E501
 from __future__ import annotations
 
-STRINGS = {
-    "si": {
-        "Link to this section": "මෙම කොටසට සබැඳිය",
-        "missing": "ඉංග්‍රීසියෙන්: තවම පරිවර්තනය කර නැත",
-        "stale": "ඉංග්‍රීසියෙන්: ඉංග්‍රීසි පාඨය වෙනස් වූ බැවින් පරිවර්තනය යාවත්කාලීන කළ යුතුය",
-        "invalid": "ඉංග්‍රීසියෙන්: පරිවර්තනය පරීක්ෂාව සමත් නොවීය",
-        "Translation status": "පරිවර්තන තත්ත්වය",
-        "status intro": "එක් එක් භාෂාවට එක් එක් පිටුවේ ඡේද කීයක් පරිවර්තනය කර ඇත්ද යන්න. මෙම පිටුව ගොඩනැගීමේදී ස්වයංක්‍රීයව සෑදේ.",
-        "Page": "පිටුව",
-        "Translated": "පරිවර්තිත",
-        "Missing": "නැති",
-        "Stale": "යල් පැන ගිය",
-        "Orphaned": "අනාථ",
-        "Invalid": "වලංගු නොවන",
-        "Total": "එකතුව",
-        "help": "පරිවර්තනයක් එක් කිරීමට හෝ නිවැරදි කිරීමට, පරිවර්තකයන් සඳහා වූ පිටුව බලන්න.",
-        "Notebooks": "සටහන් පොත්",
-        "Open in Colab": "Colab හි විවෘත කරන්න",
-        "View on GitHub": "GitHub හි බලන්න",
-        "notebooks intro": "මෙම සටහන් පොත් ඔබේ පරිගණකයේ CPU එකෙහි හෝ Colab හි GPU එකක ධාවනය කළ හැකිය. සෑම පරීක්ෂණ ධාවනයක්ම ඒවා කුඩා ප්‍රමාණයෙන් ධාවනය කරයි.",
-        "outputs note": "පහත ප්‍රතිදාන, මෙම වෙබ් අඩවිය ගොඩනැගීමට පෙර CPU එකක කුඩා (smoke) ප්‍රමාණයෙන් කළ ධාවනයකින් ය. සම්පූර්ණ ප්‍රමාණය සඳහා Colab හි විවෘත කරන්න.",
-        # the weights explorer (literate/explorer.py)
-        "Weights explorer": "බර ගවේෂකය",
-        "Model": "ආකෘතිය",
-        "Softmax attention": "softmax අවධානය",
-        "Layer": "ස්තරය",
-        "Text: choose a position": "පාඨය: ස්ථානයක් තෝරන්න",
-        "explorer help": "අක්ෂරයක් තෝරන්න: මූසිකය එය මතට ගෙන යන්න, එය තට්ටු කරන්න, නැතහොත් පාඨය තෝරා ඊතල යතුරු භාවිත කරන්න. තෝරාගත් අක්ෂරය තෙක් ඇති සෑම අක්ෂරයකම පසුබිම, තෝරාගත් අක්ෂරය එයට දෙන බර පෙන්වයි (තද වර්ණය = වැඩි බර). රාමුව AFT-local හි කවුළුව සලකුණු කරයි: ඉගෙන ගත් නැඹුරුවක් ඇත්තේ අවසාන අක්ෂර {s} ට පමණි (අවධානයේදී, සැසඳීම සඳහා, එම දුරම සලකුණු වේ).",
-        "Weight by distance (square-root scale)": "දුර අනුව බර (වර්ගමූල පරිමාණය)",
-        "distance (characters back)": "දුර (පසුපසට අක්ෂර)",
-        "Window": "කවුළුව",
-        "Far keys": "දුර යතුරු",
-        "explorer readout": "ස්ථානය {pos} ({char}), ස්තරය {layer}, {model}: බරින් {window} % කවුළුවට ද, {far} % දුර යතුරුවලට ද යයි.",
-        "explorer top channel": "දුර යතුරුවලට වැඩිම බරක් දෙන නාලිකාවේ: {top} %.",
-        "line break": "නව පේළිය",
-        "space": "හිස්තැන",
-        "The weights explorer needs JavaScript.": "බර ගවේෂකයට JavaScript අවශ්‍ය වේ.",
-    },
-    "zh": {
-        "Link to this section": "链接到本节",
-        "missing": "英文原文：尚未翻译",
-        "stale": "英文原文：英文已修改，译文需要更新",
-        "invalid": "英文原文：译文未通过检查",
-        "Translation status": "翻译进度",
-        "status intro": "每个页面有多少段落已译成各语言。本页在构建时自动生成。",
-        "Page": "页面",
-        "Translated": "已翻译",
-        "Missing": "缺失",
-        "Stale": "过期",
-        "Orphaned": "孤立",
-        "Invalid": "无效",
-        "Total": "合计",
-        "help": "如需添加或修改译文，请参阅面向译者的页面。",
-        "Notebooks": "笔记本",
-        "Open in Colab": "在 Colab 中打开",
-        "View on GitHub": "在 GitHub 上查看",
-        "notebooks intro": "这些笔记本既能在笔记本电脑的 CPU 上运行，也能在 Colab 的 GPU 上运行。每次测试都会以小规模执行它们，因此它们不会在无人察觉时失效。",
-        "outputs note": "下面的输出来自构建本网站之前在 CPU 上以冒烟测试规模运行的结果。在 Colab 中打开即可按完整规模运行。",
-        # the weights explorer (literate/explorer.py)
-        "Weights explorer": "权重浏览器",
-        "Model": "模型",
-        "Softmax attention": "softmax 注意力",
-        "Layer": "层",
-        "Text: choose a position": "文本：选择一个位置",
-        "explorer help": "选择一个字符：把鼠标移到它上面、点按它，或者聚焦文本后用方向键移动。到它为止的每个字符都以背景深浅显示所选字符分给它的权重（越深权重越大）。边框标出 AFT-local 的窗口：只有最近的 {s} 个字符带有学习到的偏置（在注意力模型中，为便于比较，边框标出同样的距离）。",
-        "Weight by distance (square-root scale)": "按距离的权重（平方根刻度）",
-        "distance (characters back)": "距离（向前的字符数）",
-        "Window": "窗口",
-        "Far keys": "远端键",
-        "explorer readout": "位置 {pos}（{char}），第 {layer} 层，{model}：窗口占权重的 {window} %，远端键占 {far} %。",
-        "explorer top channel": "在给远端键权重最多的通道里：{top} %。",
-        "line break": "换行",
-        "space": "空格",
-        "The weights explorer needs JavaScript.": "权重浏览器需要 JavaScript。",
-    },
-    "ja": {
-        "Link to this section": "このセクションへのリンク",
-        "missing": "英語のまま：まだ翻訳されていない",
-        "stale": "英語のまま：英語の原文が変わったため、翻訳の更新が必要",
-        "invalid": "英語のまま：翻訳がチェックを通らなかった",
-        "Translation status": "翻訳状況",
-        "status intro": "各ページの段落のうち、各言語に翻訳済みのものの数。このページはビルド時に自動生成される。",
-        "Page": "ページ",
-        "Translated": "翻訳済み",
-        "Missing": "未翻訳",
-        "Stale": "古い",
-        "Orphaned": "孤児",
-        "Invalid": "無効",
-        "Total": "合計",
-        "help": "翻訳を追加・修正するには、翻訳者向けのページを参照。",
-        "Notebooks": "ノートブック",
-        "Open in Colab": "Colab で開く",
-        "View on GitHub": "GitHub で見る",
-        "notebooks intro": "これらのノートブックはノート PC の CPU でも Colab の GPU でも動く。テストのたびに小さなサイズで実行されるので、気づかないうちに壊れることはない。",
-        "outputs note": "以下の出力は、サイトのビルド前に CPU 上でスモークサイズで実行した結果である。フルサイズで実行するには Colab で開く。",
-        # the weights explorer (literate/explorer.py)
-        "Weights explorer": "重みエクスプローラー",
-        "Model": "モデル",
-        "Softmax attention": "softmax アテンション",
-        "Layer": "層",
-        "Text: choose a position": "テキスト：位置を選ぶ",
-        "explorer help": "文字を選ぶ：マウスを重ねるか、タップするか、テキストにフォーカスして矢印キーで動かす。選んだ文字までの各文字の背景が、選んだ文字がその文字に与える重みを示す（濃いほど重い）。枠は AFT-local のウィンドウを示す：学習されたバイアスを持つのは直近の {s} 文字だけである（アテンションでは、比較のために同じ距離を示す）。",
-        "Weight by distance (square-root scale)": "距離ごとの重み（平方根スケール）",
-        "distance (characters back)": "距離（何文字前か）",
-        "Window": "ウィンドウ",
-        "Far keys": "遠方のキー",
-        "explorer readout": "位置 {pos}（{char}）、第 {layer} 層、{model}：重みの {window} % がウィンドウに、{far} % が遠方のキーに行く。",
-        "explorer top channel": "遠方のキーに最も重みを与えるチャネルでは {top} %。",
-        "line break": "改行",
-        "space": "空白",
-        "The weights explorer needs JavaScript.": "重みエクスプローラーには JavaScript が必要である。",
-    },
-}
+import contextlib
+import re
+from functools import cache
+from pathlib import Path
 
-ENGLISH = {
+import yaml
+
+SOURCE = "ui"  # the "page" whose translations live in translations/<lang>/ui.json
+
+RENDERER = {
+    "Link to this section": "Link to this section",
     "missing": "English: not translated yet",
     "stale": "English: the English changed, so the translation needs updating",
     "invalid": "English: the translation did not pass the check",
+    "Translation status": "Translation status",
     "status intro": "How many paragraphs of each page are translated into each language. This page is generated by the build.",
+    "Page": "Page",
+    "Translated": "Translated",
+    "Missing": "Missing",
+    "Stale": "Stale",
+    "Orphaned": "Orphaned",
+    "Invalid": "Invalid",
+    "Total": "Total",
     "help": "To add or fix a translation, see the page for translators.",
+    "Notebooks": "Notebooks",
+    "Open in Colab": "Open in Colab",
+    "View on GitHub": "View on GitHub",
     "notebooks intro": "These notebooks run on a laptop's CPU and on a Colab GPU. Every test run executes them at a small size, so they cannot rot unnoticed.",
     "outputs note": "The outputs below come from a run at smoke size on a CPU, made before the site was built. Open the notebook in Colab to run it at full size.",
     # the weights explorer (literate/explorer.py)
+    "Weights explorer": "Weights explorer",
+    "Model": "Model",
+    "Softmax attention": "Softmax attention",
+    "Layer": "Layer",
+    "Text: choose a position": "Text: choose a position",
     "explorer help": "Choose a character: point at it, tap it, or focus the text and use the arrow keys. The background of every character up to it shows the weight the chosen one gives it (darker: more weight). The outline marks AFT-local's window: the last {s} characters, the only ones with a learned bias (in attention, the same distance, for comparison).",
+    "Weight by distance (square-root scale)": "Weight by distance (square-root scale)",
+    "distance (characters back)": "distance (characters back)",
+    "Window": "Window",
+    "Far keys": "Far keys",
     "explorer readout": "Position {pos} ({char}), layer {layer}, {model}: the window gets {window} % of the weight, the far keys {far} %.",
     "explorer top channel": "In the channel that gives far keys the most: {top} %.",
+    "line break": "line break",
+    "space": "space",
+    "The weights explorer needs JavaScript.": "The weights explorer needs JavaScript.",
 }
 
+# Material's interface words that our pages show (blog, consent, versions and the like never do).
+THEME = [
+    "action.edit", "action.skip", "action.view", "clipboard.copy", "clipboard.copied", "footer",
+    "footer.next", "footer.previous", "header", "nav", "search", "search.placeholder",
+    "search.reset", "search.share", "search.result.initializer", "search.result.placeholder",
+    "search.result.none", "search.result.one", "search.result.other", "search.result.more.one",
+    "search.result.more.other", "search.result.term.missing", "select.language", "source",
+    "toc", "top",
+]
 
-def t(lang: str, text: str) -> str:
-    return STRINGS.get(lang, {}).get(text) or ENGLISH.get(text, text)
+# Words of our own template overrides (docs/overrides), by the name the templates use.
+TEMPLATE = {
+    "lit.generator": 'Made with <a href="https://squidfunk.github.io/mkdocs-material/">Material for MkDocs</a>',
+}
+
+_ROOT = [Path(__file__).resolve().parents[1]]
+
+
+@contextlib.contextmanager
+def using(root: Path):
+    """Read words from `root`'s translations (a build of another folder, a test's copy) for
+    the duration; afterwards, as before."""
+    before = _ROOT[0]
+    _ROOT[0] = Path(root)
+    _catalog.cache_clear()
+    try:
+        yield
+    finally:
+        _ROOT[0] = before
+        _catalog.cache_clear()
+
+
+@cache
+def material_english() -> dict[str, str]:
+    """Material's English for its interface words, from its own `en` partial."""
+    import material
+
+    file = Path(material.__file__).parent / "templates" / "partials" / "languages" / "en.html"
+    pairs = re.findall(r'^\s*"([\w.]+)": "((?:[^"\\]|\\.)*)",?$', file.read_text("utf-8"), re.M)
+    return {key: value.encode().decode("unicode_escape") for key, value in pairs}
+
+
+def material_languages() -> set[str]:
+    """The languages Material has an interface partial for."""
+    import material
+
+    folder = Path(material.__file__).parent / "templates" / "partials" / "languages"
+    return {file.stem for file in folder.glob("*.html")}
+
+
+def config_words(root: Path) -> list[str]:
+    """The site name, its description and the palette toggles' labels, from `mkdocs.yml`."""
+    data = yaml.safe_load((Path(root) / "mkdocs.yml").read_text(encoding="utf-8")) or {}
+    words = [data.get("site_name"), data.get("site_description")]
+    words += [(p.get("toggle") or {}).get("name") for p in (data.get("theme") or {}).get("palette") or []]
+    return [w for w in words if isinstance(w, str) and w]
+
+
+def english(root: Path | None = None) -> list[str]:
+    """Every UI word's English, in order, without repeats: the keys of `ui.json`."""
+    theme = material_english()
+    words = [*RENDERER.values(), *(theme[k] for k in THEME if k in theme), *TEMPLATE.values(),
+             *config_words(root or _ROOT[0])]
+    return list(dict.fromkeys(words))
+
+
+@cache
+def _catalog(lang: str):
+    from . import translations
+
+    return translations.lookup(_ROOT[0], lang, SOURCE)
+
+
+def t(lang: str | None, text: str) -> str:
+    """`text` (an English word, or a short name in `RENDERER`) in `lang`; English when the
+    language's `ui.json` has no good translation of it."""
+    english_text = RENDERER.get(text) or TEMPLATE.get(text) or text
+    if not lang or lang == "en":
+        return english_text
+    value, state = _catalog(lang)(english_text)
+    return value if state == "translated" else english_text
+
+
+def theme_words(lang: str) -> dict[str, str]:
+    """Material's interface words (and our templates') for `extra.words`: what `ui.json`
+    translates; the template falls back to Material's own translation, then its English."""
+    theme = material_english()
+    words = {key: t(lang, theme[key]) for key in THEME if key in theme}
+    words = {key: value for key, value in words.items() if value != theme[key]}
+    words.update({key: t(lang, english_text) for key, english_text in TEMPLATE.items()})
+    return words

@@ -20,20 +20,22 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import glossary, translations
+from . import glossary, translations, ui
 from .sections import LiterateError
 from .site import Config
 from .translations import Catalog
 
 
 def sources(root: Path) -> list[tuple[str, list[str]]]:
-    """The pages listed in mkdocs.yml that exist, each with its keys in document order."""
+    """The pages listed in mkdocs.yml that exist, each with its keys in document order, and
+    the words around them (`ui`: the renderer's, the theme's, the site name), last."""
     config = Config.load(root)
     found = []
     for path in config.pages:
         file = root / path
         if file.is_file():
             found.append((path, translations.ordered_keys(path, file.read_text("utf-8"))))
+    found.append((ui.SOURCE, ui.english(root)))
     return found
 
 
