@@ -98,7 +98,9 @@ def build(root: Path, site_dir: Path | None = None, cache_dir: Path | None = Non
     sources = [_read(root, path) for path in present]
     katex = Katex(root / "node_modules", cache_dir / "katex-cache.json")
     katex.render_all([(s.path, f) for s in sources for p in s.proses for f in p.fragments
-                      if f.kind == "math"])
+                      if f.kind == "math"]
+                     + [(s.path, f) for s in sources if notebook.is_notebook(s.path)
+                        for f in notebook.formulas(s)])  # LaTeX in notebooks' outputs
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tmp-", dir=cache_dir))

@@ -29,6 +29,10 @@ STRINGS = {
         "View on GitHub": "GitHub හි බලන්න",
         "notebooks intro": "මෙම සටහන් පොත් ඔබේ පරිගණකයේ CPU එකෙහි හෝ Colab හි GPU එකක ධාවනය කළ හැකිය. සෑම පරීක්ෂණ ධාවනයක්ම ඒවා කුඩා ප්‍රමාණයෙන් ධාවනය කරයි.",
         "outputs note": "පහත ප්‍රතිදාන, මෙම වෙබ් අඩවිය ගොඩනැගීමට පෙර CPU එකක කුඩා (smoke) ප්‍රමාණයෙන් කළ ධාවනයකින් ය. සම්පූර්ණ ප්‍රමාණය සඳහා Colab හි විවෘත කරන්න.",
+        # notebook pages: the download button and the line on where the outputs were made
+        "Download notebook": "සටහන් පොත බාගන්න",
+        "These outputs come from a run on {device} at size “{size}” ({settings}) that took {seconds} s, on {date}.": "මෙම ප්‍රතිදාන, {date} දින {device} මත “{size}” ප්‍රමාණයෙන් ({settings}) කළ ධාවනයකින් ලැබුණු ඒවා ය. ධාවනයට තත්පර {seconds} ගත විය.",
+        "These outputs come from a run on {device} with {settings} that took {seconds} s, on {date}.": "මෙම ප්‍රතිදාන, {date} දින {device} මත {settings} සමඟ කළ ධාවනයකින් ලැබුණු ඒවා ය. ධාවනයට තත්පර {seconds} ගත විය.",
     },
     "zh": {
         "Link to this section": "链接到本节",
@@ -50,6 +54,10 @@ STRINGS = {
         "View on GitHub": "在 GitHub 上查看",
         "notebooks intro": "这些笔记本既能在笔记本电脑的 CPU 上运行，也能在 Colab 的 GPU 上运行。每次测试都会以小规模执行它们，因此它们不会在无人察觉时失效。",
         "outputs note": "下面的输出来自构建本网站之前在 CPU 上以冒烟测试规模运行的结果。在 Colab 中打开即可按完整规模运行。",
+        # notebook pages: the download button and the line on where the outputs were made
+        "Download notebook": "下载笔记本",
+        "These outputs come from a run on {device} at size “{size}” ({settings}) that took {seconds} s, on {date}.": "以下输出来自 {date} 在 {device} 上以“{size}”规模（{settings}）进行的一次运行，耗时 {seconds} 秒。",
+        "These outputs come from a run on {device} with {settings} that took {seconds} s, on {date}.": "以下输出来自 {date} 在 {device} 上以 {settings} 进行的一次运行，耗时 {seconds} 秒。",
     },
     "ja": {
         "Link to this section": "このセクションへのリンク",
@@ -71,6 +79,10 @@ STRINGS = {
         "View on GitHub": "GitHub で見る",
         "notebooks intro": "これらのノートブックはノート PC の CPU でも Colab の GPU でも動く。テストのたびに小さなサイズで実行されるので、気づかないうちに壊れることはない。",
         "outputs note": "以下の出力は、サイトのビルド前に CPU 上でスモークサイズで実行した結果である。フルサイズで実行するには Colab で開く。",
+        # notebook pages: the download button and the line on where the outputs were made
+        "Download notebook": "ノートブックをダウンロード",
+        "These outputs come from a run on {device} at size “{size}” ({settings}) that took {seconds} s, on {date}.": "以下の出力は、{date} に {device} 上でサイズ「{size}」（{settings}）で実行した結果である。実行には {seconds} 秒かかった。",
+        "These outputs come from a run on {device} with {settings} that took {seconds} s, on {date}.": "以下の出力は、{date} に {device} 上で {settings} として実行した結果である。実行には {seconds} 秒かかった。",
     },
 }
 

@@ -37,15 +37,18 @@ import sys
 from pathlib import Path
 
 REPOSITORY = "https://github.com/aft-annotated/aft-annotated"
-if importlib.util.find_spec("aft") is None:
-    if "google.colab" in sys.modules:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY}"],
+PACKAGES = {"aft": f"git+{REPOSITORY}"}  # module: what pip installs for it
+if "google.colab" in sys.modules:
+    missing = [package for module, package in PACKAGES.items()
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *missing],
                        check=True)
-    elif (Path.cwd().parent / "aft").is_dir():  # a clone, not installed: use it as it is
-        sys.path.insert(0, str(Path.cwd().parent))
+elif importlib.util.find_spec("aft") is None and (Path.cwd().parent / "aft").is_dir():
+    sys.path.insert(0, str(Path.cwd().parent))  # a clone, not installed: use it as it is
 
 # %% tags=["parameters"]
-# "auto": long sequences on a GPU, shorter ones on a CPU; "smoke" is the tests' size.
+# "auto": long sequences on a GPU ("full"), up to T = 16384 on a CPU ("cpu"); "smoke": the tests'.
 SIZE = "auto"
 
 # %%
@@ -53,11 +56,11 @@ import torch
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 if SIZE == "auto":
-    SIZE = "full" if DEVICE == "cuda" else "small"
+    SIZE = "full" if DEVICE == "cuda" else "cpu"
 # d channels, window s, the lengths T, and the seconds of timed runs per measurement
 SIZES = {
     "full": dict(d=512, window=256, lengths=[1024 * 2**i for i in range(7)], budget=1.0),
-    "small": dict(d=512, window=256, lengths=[1024, 2048, 4096, 8192], budget=1.0),
+    "cpu": dict(d=256, window=128, lengths=[1024 * 2**i for i in range(5)], budget=1.0),
     "smoke": dict(d=32, window=16, lengths=[128, 256], budget=0.01),
 }
 D, WINDOW, LENGTHS, BUDGET = (SIZES[SIZE][key] for key in ("d", "window", "lengths", "budget"))
@@ -66,19 +69,27 @@ print(f"size {SIZE!r} on {DEVICE}: d = {D}, s = {WINDOW}, T = {LENGTHS}")
 # %% [markdown]
 # ## How we measure
 #
-# On a CPU we use the benchmark of this repository, `aft.bench.measure`, in a fresh process
-# for each measurement: the time is the median of a few runs after a warm-up, and the memory
-# is the peak resident memory of that process above what its inputs took.
+# On a CPU we use the benchmark of this repository, `aft.bench`. For the time, both methods
+# run in one fresh process, taking turns after a warm-up, one run each per round, and each
+# keeps the median of its runs: a slow spell of the machine slows both alike, so their ratio
+# holds even on a busy computer. For the memory, each method runs once more in a fresh process
+# of its own, and its memory is how far the process's peak resident memory rose above what it
+# held before the inputs were made. In that run every allocation above 64 KiB gets pages of its
+# own, given back when it is freed, so the peak counts what was alive at one time.
 #
-# On a GPU the same runs are timed with the device synchronised before the clock is read, and
-# memory is the peak that PyTorch's allocator handed out, above the inputs.
+# On a GPU each method is timed alone, with the device synchronised before the clock is read,
+# and its memory is the peak that PyTorch's allocator handed out, above the inputs.
 
 # %%
+import os
 import statistics
 import time
 
 from aft import aft_local
-from aft.bench import measure_in_fresh_process
+from aft.bench import in_fresh_process, measure_in_fresh_process
+
+# every allocation above 64 KiB in pages of its own: peak resident memory = peak live memory
+MEMORY_ENV = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
 
 
 def cuda_run(method: str, seq: int):
@@ -112,10 +123,16 @@ def cuda_measure(method: str, seq: int) -> dict:
     return {"seconds": statistics.median(times), "peak_mib": peak / 2**20}
 
 
-def measure(method: str, seq: int) -> dict:
+def measure(seq: int) -> dict:
+    """Both methods at length `seq`: `{method: {"seconds": …, "peak_mib": …}}`."""
     if DEVICE == "cuda":
-        return cuda_measure(method, seq)
-    return measure_in_fresh_process(method, seq, D, WINDOW, BUDGET)
+        return {method: cuda_measure(method, seq) for method in ("ours", "sdpa")}
+    seconds = in_fresh_process(f"measure_in_turns(['ours', 'sdpa'], {seq}, {D}, {WINDOW}, "
+                               f"{BUDGET})", f"T={seq}")
+    return {method: {"seconds": seconds[method],
+                     "peak_mib": measure_in_fresh_process(method, seq, D, WINDOW, 0.0,
+                                                          env=MEMORY_ENV)["peak_mib"]}
+            for method in ("ours", "sdpa")}
 
 
 # %% [markdown]
@@ -123,12 +140,15 @@ def measure(method: str, seq: int) -> dict:
 
 # %%
 rows = []
-print(f"{'T':>6} {'ours (ms)':>10} {'SDPA (ms)':>10} {'ours (MiB)':>11} {'SDPA (MiB)':>11}")
+print(f"{'T':>6} {'ours (ms)':>10} {'SDPA (ms)':>10} {'SDPA/ours':>10} {'ours (MiB)':>11} "
+      f"{'SDPA (MiB)':>11}")
 for seq in LENGTHS:
-    ours, sdpa = measure("ours", seq), measure("sdpa", seq)
-    rows.append({"seq": seq, "ours": ours, "sdpa": sdpa})
+    result = measure(seq)
+    ours, sdpa = result["ours"], result["sdpa"]
+    rows.append({"seq": seq, **result})
     print(f"{seq:>6} {1e3 * ours['seconds']:>10.2f} {1e3 * sdpa['seconds']:>10.2f} "
-          f"{ours['peak_mib']:>11.1f} {sdpa['peak_mib']:>11.1f}")
+          f"{sdpa['seconds'] / ours['seconds']:>10.2f} {ours['peak_mib']:>11.1f} "
+          f"{sdpa['peak_mib']:>11.1f}")
 
 # %% [markdown]
 # ## The plot
@@ -141,21 +161,29 @@ for seq in LENGTHS:
 # %%
 import matplotlib.pyplot as plt
 
-fig, (ax_time, ax_memory) = plt.subplots(1, 2, figsize=(10, 4))
+memory_label = ("peak resident memory above the inputs (MiB)" if DEVICE == "cpu"
+                else "peak allocated memory above the inputs (MiB)")
+fig, (ax_time, ax_memory) = plt.subplots(1, 2, figsize=(11, 4.5))
 lengths = [row["seq"] for row in rows]
 for method, label in (("ours", "AFT-local (ours)"), ("sdpa", "SDPA")):
     ax_time.plot(lengths, [1e3 * row[method]["seconds"] for row in rows], marker="o",
                  label=label)
     ax_memory.plot(lengths, [max(row[method]["peak_mib"], 0.01) for row in rows], marker="o",
                    label=label)
-for ax, label in ((ax_time, "forward + backward (ms)"), (ax_memory, "peak memory (MiB)")):
-    ax.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel=label)
+for ax, title, label in ((ax_time, "time", "forward + backward (ms)"),
+                         (ax_memory, "memory", memory_label)):
+    ax.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel=label, title=title)
+    ax.set_xticks(lengths, [str(n) for n in lengths])
+    ax.minorticks_off()
     ax.grid(alpha=0.3)
-ax_time.legend()
-fig.suptitle(f"{DEVICE}, float32, batch 1, d = {D}, s = {WINDOW}")
+    ax.legend()
+fig.suptitle(f"AFT-local and SDPA on {DEVICE}, float32, batch 1, d = {D}, s = {WINDOW}")
 fig.tight_layout()
 plt.show()
 
-growth = rows[-1]["ours"]["seconds"] / rows[0]["ours"]["seconds"]
-print(f"T grew {lengths[-1] // lengths[0]}x; our time grew {growth:.1f}x, "
-      f"SDPA's {rows[-1]['sdpa']['seconds'] / rows[0]['sdpa']['seconds']:.1f}x")
+first, last = rows[0], rows[-1]
+print(f"At T = {last['seq']}, SDPA takes {last['sdpa']['seconds'] / last['ours']['seconds']:.1f} "
+      f"times as long as AFT-local.")
+print(f"T grew {last['seq'] // first['seq']}x: our time grew "
+      f"{last['ours']['seconds'] / first['ours']['seconds']:.1f}x, SDPA's "
+      f"{last['sdpa']['seconds'] / first['sdpa']['seconds']:.1f}x.")
