@@ -498,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
                              "the size the notebook picks itself (its GPU size on a GPU)")
     parser.add_argument("--out", type=Path, default=None,
                         help="write the executed notebooks into this folder instead")
+    parser.add_argument("--timeout", type=int, default=3600,
+                        help="seconds a cell may run (default 3600: training on a busy CPU)")
     args = parser.parse_args(argv)
     root = Path.cwd()
     chosen = [(py, ipynb) for py, ipynb in pairs(root) if not args.names or py.stem in args.names]
@@ -512,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
             continue
         parameters = {"SIZE": args.size} if args.size else None
-        notebook, seconds, injected, record = execute(py, root, parameters)
+        notebook, seconds, injected, record = execute(py, root, parameters, args.timeout)
         target = args.out / ipynb.name if args.out else ipynb
         target.parent.mkdir(parents=True, exist_ok=True)
         write_pair(notebook, target, injected, seconds, record)
