@@ -36,7 +36,7 @@ def describe(figure) -> str:
         title, x, y = plain(ax.get_title()), plain(ax.get_xlabel()), plain(ax.get_ylabel())
         text = f"{kind} “{title}”" if title else kind
         if x and y:
-            text += f" of {y} against {x}"
+            text += f": {y} against {x}"
         logs = [name for name, scale in (("x", ax.get_xscale()), ("y", ax.get_yscale()))
                 if scale == "log"]
         if logs:
@@ -83,7 +83,9 @@ def record(namespace: dict, names: list[str]) -> str:
         device = torch.cuda.get_device_name()
     else:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        device = f"CPU ({cores} cores)"
+        threads = torch.get_num_threads() if torch is not None else None
+        device = f"CPU ({cores} cores" + (f", {threads} thread{'s' * (threads > 1)})"
+                                          if threads else ")")
     size = namespace.get("SIZE")
     settings = namespace.get("SIZES", {}).get(size) if isinstance(size, str) else None
     return json.dumps({"device": device, "size": size, "settings": settings,

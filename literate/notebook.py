@@ -446,8 +446,8 @@ def execute(py: Path, root: Path, parameters: dict | None = None, timeout: int =
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
-    if parameters is not None and parameters.get("SIZE") != "auto":
-        env["CUDA_VISIBLE_DEVICES"] = ""  # a size of ours is a CPU run, whatever the machine
+    if (parameters or {}).get("SIZE") in ("smoke", "cpu"):
+        env["CUDA_VISIBLE_DEVICES"] = ""  # CPU sizes run on the CPU, whatever the machine
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="notebook-") as folder:
         executor = Execute(timeout=timeout, kernel_name="python3", record_timing=False)
@@ -456,6 +456,12 @@ def execute(py: Path, root: Path, parameters: dict | None = None, timeout: int =
         seconds = time.perf_counter() - started
     record_cell = notebook.cells.pop()
     notebook.cells.pop(0)
+    for cell in notebook.cells:  # number the notebook's own cells from 1 again
+        if cell.cell_type == "code" and cell.get("execution_count"):
+            cell.execution_count -= 1
+            for output in cell.outputs:
+                if output.get("execution_count"):
+                    output.execution_count -= 1
     record = json.loads("".join(o.get("text", "") for o in record_cell.outputs).strip())
     record["load_average"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
     values = {}

@@ -74,6 +74,8 @@ def test_executes_at_smoke_size(name, tmp_path):
         assert "size 'smoke' on cpu" in text
         assert record["size"] == "smoke" and record["settings"]
     assert record["device"].startswith("CPU")
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert first.execution_count == 1  # our own cells leave no gap
     assert "Traceback" not in text
 
     copy = tmp_path / "notebooks" / f"{name}.ipynb"
