@@ -80,7 +80,8 @@ translations: setup
 figures: setup
 	$(PY) -m aft.figures
 
-# Re-execute the notebooks at smoke size and store their outputs (the site shows them).
+# Re-execute the notebooks at the size each picks itself ("cpu" on a CPU: minutes; its GPU
+# size on a GPU) and store their outputs, which the site shows and Colab opens.
 notebooks: setup
 	$(PY) -m literate.notebook execute
 

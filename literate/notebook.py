@@ -6,15 +6,22 @@ run, so that Colab can open it from GitHub and the site can show it without runn
 `python -m literate.notebook` keeps the two honest:
 
     check      fail when a pair is out of sync (their cells differ, outputs and metadata aside)
-    execute    run the .py sources at smoke size on this machine's CPU and write the .ipynb
-               pairs with their outputs (`--full`: at the size the notebook picks itself)
+    execute    run the .py sources and write the .ipynb pairs with their outputs: at the size
+               each notebook picks itself (`make notebooks`: its CPU size on a CPU, which takes
+               minutes, its GPU size on a GPU), or `--size smoke`, the tests' size, on the CPU
+
+Execution goes through nbconvert's `ExecutePreprocessor`. Each executed notebook records in its
+metadata (`literate.executed`) where and how its outputs were made: device, size and its
+settings, wall time, date, the machine's load average before and after.
 
 On the site, a notebook is a page like any other source listed in `mkdocs.yml`: its Markdown
 cells go through the same prose pipeline (placeholders, translation keys, KaTeX), so they are
 translated in `translations/<lang>/notebooks/<name>.json` with the same tools; its code cells
-are highlighted and followed by their outputs (text, and images as `data:` URLs). The page
-reads top to bottom, one column, as a notebook does. "Open in Colab" links are built from
-`repo_url` and the branch of `edit_uri`, never written by hand.
+are highlighted and followed by their outputs, rendered by nbconvert's `HTMLExporter` (see
+"Outputs, through nbconvert" below). The page reads top to bottom, one column, as a notebook
+does. Under its title: "Open in Colab" (a link built from `repo_url` and the branch of
+`edit_uri`, never written by hand), "View on GitHub", "Download notebook" (the `.ipynb`,
+copied beside the page) and a line saying where the outputs were made.
 
 A parameters cell is a code cell tagged `parameters`, as papermill has it. To run at another
 size we insert a cell after it that assigns new values to the names it already assigns
@@ -23,7 +30,7 @@ size we insert a cell after it that assigns new values to the names it already a
 
 from __future__ import annotations
 
-import base64
+import functools
 import hashlib
 import html
 import json
@@ -40,11 +47,12 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from . import page, prose, translations, ui
+from .prose import Fragment
 from .sections import LiterateError, Section
 
 FOLDER = "notebooks"
 INDEX = f"{FOLDER}/index.md"
-SMOKE = {"SIZE": "smoke"}  # what the tests and `execute` run with
+SMOKE = {"SIZE": "smoke"}  # what the tests run with (`execute --size smoke`)
 TIME_LIMIT_S = 90  # per notebook, at smoke size, in the tests
 COLAB = "https://colab.research.google.com/github/"
 
@@ -115,7 +123,8 @@ def source_of(path: str) -> str:
 
 def render(source: page.Source, site: page.Site, math_html, strings=None, lang: str | None = None,
            edit_path: str | None = None, site_url: str = "") -> str:
-    """A notebook's page: front matter, the Colab link, then its cells, one column.
+    """A notebook's page: front matter, its cells in one column, and under the title the
+    Colab, GitHub and download buttons and where the outputs were made.
 
     The arguments are `page.render`'s; `site_url` (the site's own address) turns absolute links
     to the site, which work in Colab and on GitHub, into relative ones that work offline.
@@ -123,26 +132,30 @@ def render(source: page.Source, site: page.Site, math_html, strings=None, lang: 
     lookup = strings if callable(strings) else page._dict_lookup(strings or {}, lang or "")
     notebook = read(source.path, source.text)
     used: set[str] = set()
-    parts = [_links(site, source.path, lang or "en")]
-    executed = notebook.get("metadata", {}).get("literate", {}).get("executed") or {}
-    if executed.get("parameters"):
-        parts.append(f'<p class="lit-nb-note">{html.escape(t(lang or "en", "outputs note"))}</p>\n')
-    cells = [c for c in notebook["cells"] if c["cell_type"] in ("markdown", "code")]
-    for cell, section, rendered in zip(cells, source.sections, source.proses, strict=True):
+    header = _links(site, source.path, lang or "en", download=True) + _made_on(notebook, lang)
+    header = f'<div class="lit-nb-header" lang="{lang or "en"}">\n{header}</div>\n'
+    parts = []
+    cells = [(cell, output) for cell, output in zip(
+        notebook["cells"], rendered_outputs(source.path, source.text, math_html), strict=True)
+        if cell["cell_type"] in ("markdown", "code")]  # raw cells are not shown
+    for (cell, output), section, rendered in zip(cells, source.sections, source.proses,
+                                                 strict=True):
         anchor = page._unique(page._anchor(section), used)
         if cell["cell_type"] == "markdown":
             body, classes, marker = _prose(rendered, lookup, lang, used, math_html)
             body = page._rewrite_links(_relative(body, source.path, site, site_url),
                                        source.path, site)
+            if header and "</h1>" in body:  # the buttons go right under the page's title
+                body = body.replace("</h1>", "</h1>\n" + header, 1)
+                header = ""
             parts.append(f'<section class="lit-nb-cell lit-nb-markdown{classes}" id="{anchor}">\n'
                          f"{marker}{body}</section>\n")
-        else:
+        elif cell["cell_type"] == "code":
             code = highlight(_source(cell), PythonLexer(), HtmlFormatter(wrapcode=True))
-            outputs = "".join(_output(o) for o in cell.get("outputs", []))
-            if outputs:
-                outputs = f'<div class="lit-nb-outputs">\n{outputs}</div>\n'
+            output = (f'<div class="lit-nb-outputs">\n{output.strip()}\n</div>\n'
+                      if cell.get("outputs") else "")
             parts.append(f'<section class="lit-nb-cell lit-nb-code" id="{anchor}">\n'
-                         f'<div class="lit-nb-input">{code}</div>\n{outputs}</section>\n')
+                         f'<div class="lit-nb-input">{code}</div>\n{output}</section>\n')
     edit = edit_path or source_of(source.path)
     return (
         "---\n"
@@ -150,7 +163,7 @@ def render(source: page.Source, site: page.Site, math_html, strings=None, lang: 
         "hide: [toc]\n"
         f"edit_url: {site.edit_url}{edit}\n"
         "---\n\n"
-        f'<div class="literate literate-nb">\n{"".join(parts)}</div>\n'
+        f'<div class="literate literate-nb">\n{header}{"".join(parts)}</div>\n'
     )
 
 
@@ -167,13 +180,39 @@ def _prose(rendered: prose.Prose, lookup, lang, used, math_html) -> tuple[str, s
     return body, "", ""
 
 
-def _links(site: page.Site, path: str, lang: str) -> str:
+def _links(site: page.Site, path: str, lang: str, download: bool = False) -> str:
+    """The buttons: Open in Colab, View on GitHub and (on a notebook's own page and in the
+    index, both in the notebook's folder) Download notebook, the `.ipynb` served by the site."""
     colab = html.escape(colab_url(site, path))
     github = html.escape(site.blob_url + path)
-    return (f'<p class="lit-nb-links"><a class="md-button md-button--primary lit-colab" '
-            f'href="{colab}">{html.escape(t(lang, "Open in Colab"))}</a> '
-            f'<a class="md-button" href="{github}">'
-            f'{html.escape(t(lang, "View on GitHub"))}</a></p>\n')
+    buttons = [f'<a class="md-button md-button--primary lit-colab" href="{colab}">'
+               f'{html.escape(t(lang, "Open in Colab"))}</a>',
+               f'<a class="md-button lit-github" href="{github}">'
+               f'{html.escape(t(lang, "View on GitHub"))}</a>']
+    if download:
+        name = html.escape(posixpath.basename(path))
+        buttons.append(f'<a class="md-button lit-download" href="{name}" download>'
+                       f'{html.escape(t(lang, "Download notebook"))}</a>')
+    return f'<p class="lit-nb-links">{" ".join(buttons)}</p>\n'
+
+
+def _made_on(notebook: dict, lang: str | None) -> str:
+    """One line from the notebook's metadata (`write_pair` puts it there): the device, size,
+    settings, wall time and date of the run whose outputs the page shows."""
+    run = notebook.get("metadata", {}).get("literate", {}).get("executed") or {}
+    if not run.get("date"):
+        return ""
+    values = run.get("settings") or run.get("values") or {}
+    settings = ", ".join(f"{name} = {value}" for name, value in values.items())
+    words = {"device": run.get("device", "?"), "size": run.get("size"), "settings": settings,
+             "seconds": f"{run.get('seconds', 0):.0f}", "date": run["date"]}
+    if run.get("size"):
+        text = t(lang or "en", "These outputs come from a run on {device} at size “{size}” "
+                               "({settings}) that took {seconds} s, on {date}.")
+    else:
+        text = t(lang or "en", "These outputs come from a run on {device} with {settings} "
+                               "that took {seconds} s, on {date}.")
+    return f'<p class="lit-nb-note">{html.escape(text.format(**words))}</p>\n'
 
 
 def _relative(body: str, path: str, site: page.Site, site_url: str) -> str:
@@ -192,42 +231,74 @@ def _relative(body: str, path: str, site: page.Site, site_url: str) -> str:
     return re.sub(r'(href)="' + re.escape(html.escape(site_url)) + r'([^"]*)"', rewrite, body)
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
+# ---------------------------------------------------------------------------------------------
+# Outputs, through nbconvert
+#
+# nbconvert's `HTMLExporter` renders the outputs with its classic template, which our template
+# `templates/lit_outputs` extends: it leaves out the inputs and the Markdown cells (ours) and
+# starts each cell with a marker. So nbconvert chooses among an output's MIME types (its
+# display priority), turns ANSI colours in streams and tracebacks into classes (`ansi2html`),
+# puts images in `data:` URLs with their alt text, sanitises HTML (`sanitize_html`, bleach),
+# and its `CoalesceStreamsPreprocessor` merges streams and applies `\r` as a terminal would.
+# LaTeX it leaves as TeX in a `<lit-latex>` element, which we hand to our KaTeX.
+
+TEMPLATES = Path(__file__).with_name("templates")
+_MARKER = "<!-- lit-cell -->"
+_LATEX = re.compile(r"<lit-latex>(.*?)</lit-latex>", re.S)
 
 
-def _output(output) -> str:
-    """One output: a stream or plain text in `<pre>`, an image as a `data:` URL, an error."""
-    kind = output.get("output_type")
-    if kind == "stream":
-        return _pre(_text(output.get("text", "")), f"lit-nb-stream lit-nb-{output.get('name')}")
-    if kind == "error":
-        return _pre(_text("\n".join(output.get("traceback", []))), "lit-nb-error")
-    if kind not in ("display_data", "execute_result"):
-        return ""
-    data = output.get("data", {})
-    for mime in _IMAGES:
-        if mime in data:
-            content = data[mime]
-            content = content if isinstance(content, str) else "".join(content)
-            if mime == "image/svg+xml":
-                content = base64.b64encode(content.encode()).decode("ascii")
-            alt = _text(data.get("text/plain", "")).strip()
-            return (f'<p class="lit-nb-image"><img src="data:{mime};base64,'
-                    f'{"".join(content.split())}" alt="{html.escape(alt)}"></p>\n')
-    if "text/plain" in data:
-        return _pre(_text(data["text/plain"]), "lit-nb-result")
-    return ""
+@functools.cache
+def _exporter():
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+    exporter = HTMLExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="lit_outputs",
+                            exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, sanitize_html=True)
+    exporter.register_preprocessor(CoalesceStreamsPreprocessor, enabled=True)
+    return exporter
 
 
-def _text(text) -> str:
-    """Output text as a terminal would show it: no colour codes, `\\r` overwrites its line."""
-    text = _ANSI.sub("", text if isinstance(text, str) else "".join(text))
-    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+@functools.lru_cache(maxsize=16)
+def _exported(path: str, text: str) -> tuple[str, ...]:
+    """Each cell's outputs as nbconvert's HTML, LaTeX still TeX (cached: every language's page
+    and the formulas use the same)."""
+    import logging
+
+    import nbformat
+
+    notebook = nbformat.reads(text, as_version=4)
+    exporter = _exporter()
+    exporter.log.setLevel(logging.ERROR)  # "alt text is missing": our own test says where
+    body, _ = exporter.from_notebook_node(notebook)
+    parts = body.split(_MARKER)[1:]
+    if len(parts) != len(notebook.cells):
+        raise LiterateError(path, 0, f"nbconvert gave {len(parts)} cells' outputs for "
+                                     f"{len(notebook.cells)} cells")
+    return tuple(parts)
 
 
-def _pre(text: str, classes: str) -> str:
-    return f'<pre class="{classes}"><code>{html.escape(text.rstrip(), quote=False)}</code></pre>\n'
+def _latex(tex: str, cell: int) -> Fragment:
+    """A `text/latex` output → display math for KaTeX, its `$$`, `$` or `\\[ \\]` taken off."""
+    from nbconvert.filters import strip_dollars
+
+    tex = strip_dollars(tex.strip())
+    if tex.startswith("\\[") and tex.endswith("\\]"):
+        tex = tex[2:-2]
+    return Fragment("math", tex.strip(), display=True, line=cell)
+
+
+def formulas(source: page.Source) -> list[Fragment]:
+    """The LaTeX of a notebook's outputs, for KaTeX to render with the prose's formulas."""
+    return [_latex(html.unescape(tex), number)
+            for number, part in enumerate(_exported(source.path, source.text), start=1)
+            for tex in _LATEX.findall(part)]
+
+
+def rendered_outputs(path: str, text: str, math_html) -> list[str]:
+    """Each cell's outputs as HTML for the page (empty for Markdown cells)."""
+    return [_LATEX.sub(lambda m, n=number: math_html(_latex(html.unescape(m.group(1)), n)), part)
+            for number, part in enumerate(_exported(path, text), start=1)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,8 +331,14 @@ def add_index(root: Path, config, lang: str, sources: list[page.Source], math_ht
                                                 config.site_url), source.path, config.site)
         entries.append(
             f'<section class="lit-nb-entry">\n<h2><a href="{html.escape(link)}">'
-            f"{html.escape(title)}</a></h2>\n{summary}\n{_links(config.site, source.path, lang)}"
+            f"{html.escape(title)}</a></h2>\n{summary}\n"
+            f"{_links(config.site, source.path, lang, download=True)}"
             "</section>\n")
+        # the .ipynb itself, beside its page, for the "Download notebook" buttons
+        page_folder = posixpath.dirname(config.site.pages[source.path])
+        copy = docs / page_folder / posixpath.basename(source.path)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(source.text, encoding="utf-8")
     heading = t(lang, "Notebooks")
     text = (f"---\ntitle: {page._yaml_string(heading)}\nhide: [toc]\n---\n\n"
             f'<div class="literate literate-nb-index">\n<h1>{html.escape(heading)}</h1>\n'
@@ -311,47 +388,82 @@ def out_of_sync(py: Path, ipynb: Path) -> str | None:
 def inject(notebook, parameters: dict) -> int | None:
     """Insert a cell after the `parameters` cell that sets the names it assigns and that
     `parameters` names; return its index (None when there is nothing to inject)."""
+    index = _parameters_cell(notebook)
+    if index is None:
+        return None
+    assigned = _assigned(notebook.cells[index])
+    lines = [f"{name} = {value!r}" for name, value in parameters.items() if name in assigned]
+    if not lines:
+        return None
+    import nbformat
+
+    injected = nbformat.v4.new_code_cell("# Parameters\n" + "\n".join(lines))
+    injected.metadata["tags"] = ["injected-parameters"]
+    notebook.cells.insert(index + 1, injected)
+    return index + 1
+
+
+def _parameters_cell(notebook) -> int | None:
     for index, cell in enumerate(notebook.cells):
         if "parameters" in cell.get("metadata", {}).get("tags", []):
-            assigned = set(re.findall(r"(?m)^([A-Za-z_]\w*)\s*=", _source(cell)))
-            lines = [f"{name} = {value!r}" for name, value in parameters.items()
-                     if name in assigned]
-            if not lines:
-                return None
-            import nbformat
-
-            injected = nbformat.v4.new_code_cell("# Parameters\n" + "\n".join(lines))
-            injected.metadata["tags"] = ["injected-parameters"]
-            notebook.cells.insert(index + 1, injected)
-            return index + 1
+            return index
     return None
 
 
+def _assigned(cell) -> list[str]:
+    return list(dict.fromkeys(re.findall(r"(?m)^([A-Za-z_]\w*)\s*=", _source(cell))))
+
+
 def execute(py: Path, root: Path, parameters: dict | None = None, timeout: int = 600):
-    """Run a notebook's `.py` source in a fresh kernel; return (notebook, seconds, the
-    parameters injected).
+    """Run a notebook's `.py` source in a fresh kernel, through nbconvert's
+    `ExecutePreprocessor`; return (notebook, seconds, the parameters injected, the run's record).
 
     It runs in an empty temporary folder (what it writes, such as checkpoints, goes there),
     with the repository on `PYTHONPATH`, on the CPU unless `parameters` is None and the
-    machine has a GPU. The injected parameters cell is taken out again. A failing cell raises
-    `nbclient.exceptions.CellExecutionError`.
+    machine has a GPU. Two cells of ours run around the notebook's and are taken out again:
+    before, `in_kernel.install_alt_text()`; after, `in_kernel.record(…)`, whose JSON is the
+    record (device, size, settings). The injected parameters cell is taken out too. A failing
+    cell raises `nbclient.exceptions.CellExecutionError`.
     """
     import jupytext
-    from nbclient import NotebookClient
+    import nbformat
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    class Execute(ExecutePreprocessor):
+        """nbconvert's executor, with the kernel started in our environment."""
+
+        def start_new_kernel(self, **kwargs):
+            return super().start_new_kernel(env=env, **kwargs)
 
     notebook = jupytext.read(py)
     injected = inject(notebook, parameters or {})
+    at = _parameters_cell(notebook)
+    names = _assigned(notebook.cells[at]) if at is not None else []
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(
+        "import literate.in_kernel\nliterate.in_kernel.install_alt_text()"))
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        f"print(literate.in_kernel.record(globals(), {names!r}))"))
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
-    if parameters is not None:
-        env["CUDA_VISIBLE_DEVICES"] = ""  # smoke size is a CPU run, whatever the machine
+    if (parameters or {}).get("SIZE") in ("smoke", "cpu"):
+        env["CUDA_VISIBLE_DEVICES"] = ""  # CPU sizes run on the CPU, whatever the machine
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="notebook-") as folder:
-        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": folder}}, record_timing=False)
+        executor = Execute(timeout=timeout, kernel_name="python3", record_timing=False)
         started = time.perf_counter()
-        client.execute(env=env, cwd=folder)
+        executor.preprocess(notebook, {"metadata": {"path": folder}})
         seconds = time.perf_counter() - started
+    record_cell = notebook.cells.pop()
+    notebook.cells.pop(0)
+    for cell in notebook.cells:  # number the notebook's own cells from 1 again
+        if cell.cell_type == "code" and cell.get("execution_count"):
+            cell.execution_count -= 1
+            for output in cell.outputs:
+                if output.get("execution_count"):
+                    output.execution_count -= 1
+    record = json.loads("".join(o.get("text", "") for o in record_cell.outputs).strip())
+    record["load_average"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
     values = {}
     if injected is not None:
         import ast
@@ -359,12 +471,12 @@ def execute(py: Path, root: Path, parameters: dict | None = None, timeout: int =
         values = {name: ast.literal_eval(value) for name, value
                   in re.findall(r"(?m)^(\w+) = (.*)$", _source(notebook.cells[injected]))}
         del notebook.cells[injected]
-    return notebook, seconds, values
+    return notebook, seconds, values, record
 
 
-def write_pair(notebook, ipynb: Path, parameters: dict, seconds: float) -> None:
-    """Write the executed `.ipynb`, with ids from the cells' content (stable diffs) and a note
-    of how it was run (for the page's note on its outputs)."""
+def write_pair(notebook, ipynb: Path, parameters: dict, seconds: float, record: dict) -> None:
+    """Write the executed `.ipynb`, with ids from the cells' content (stable diffs) and, in
+    its metadata (`literate.executed`), where and how it ran, which its page says."""
     import jupytext
 
     used = set()
@@ -372,8 +484,9 @@ def write_pair(notebook, ipynb: Path, parameters: dict, seconds: float) -> None:
         digest = hashlib.sha1(f"{cell.cell_type}\0{_source(cell)}".encode()).hexdigest()[:8]
         cell["id"] = digest if digest not in used else f"{digest}-{number}"
         used.add(cell["id"])
-    notebook.metadata["literate"] = {"executed": {"parameters": parameters,
-                                                  "seconds": round(seconds, 1)}}
+    notebook.metadata["literate"] = {"executed": {
+        "injected": parameters, **record, "seconds": round(seconds, 1),
+        "date": time.strftime("%Y-%m-%d", time.gmtime())}}
     notebook.metadata.setdefault("colab", {"provenance": []})
     notebook.metadata.setdefault("accelerator", "GPU")
     jupytext.write(notebook, ipynb, fmt="ipynb")
@@ -386,8 +499,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["check", "execute"])
     parser.add_argument("names", nargs="*", help="notebook names (default: all)")
-    parser.add_argument("--full", action="store_true",
-                        help="execute at the notebook's own size (default: smoke size, CPU)")
+    parser.add_argument("--size", default=None,
+                        help="run at this SIZE (smoke: the tests' size, on the CPU); default: "
+                             "the size the notebook picks itself (its GPU size on a GPU)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the executed notebooks into this folder instead")
+    parser.add_argument("--timeout", type=int, default=3600,
+                        help="seconds a cell may run (default 3600: training on a busy CPU)")
     args = parser.parse_args(argv)
     root = Path.cwd()
     chosen = [(py, ipynb) for py, ipynb in pairs(root) if not args.names or py.stem in args.names]
@@ -401,10 +519,13 @@ def main(argv: list[str] | None = None) -> int:
                       f"{problem} (run: python -m literate.notebook execute {py.stem})",
                       file=sys.stderr)
             continue
-        parameters = None if args.full else SMOKE
-        notebook, seconds, injected = execute(py, root, parameters)
-        write_pair(notebook, ipynb, injected, seconds)
-        print(f"{ipynb.relative_to(root)}: executed in {seconds:.1f} s", file=sys.stderr)
+        parameters = {"SIZE": args.size} if args.size else None
+        notebook, seconds, injected, record = execute(py, root, parameters, args.timeout)
+        target = args.out / ipynb.name if args.out else ipynb
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_pair(notebook, target, injected, seconds, record)
+        print(f"{target}: executed on {record['device']} at size {record['size']} in "
+              f"{seconds:.1f} s (load average {record['load_average']})", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -139,7 +139,9 @@ def prepare(root: Path, cache_dir: Path, languages: list[str] | None = None
     sources = [_read(root, path) for path in present]
     katex = Katex(root / "node_modules", cache_dir / "katex-cache.json")
     katex.render_all([(s.path, f) for s in sources for p in s.proses for f in p.fragments
-                      if f.kind == "math"])
+                      if f.kind == "math"]
+                     + [(s.path, f) for s in sources if notebook.is_notebook(s.path)
+                        for f in notebook.formulas(s)])  # LaTeX in notebooks' outputs
     return config, sources, katex
 
 

@@ -50,7 +50,10 @@ RENDERER = {
     "Open in Colab": "Open in Colab",
     "View on GitHub": "View on GitHub",
     "notebooks intro": "These notebooks run on a laptop's CPU and on a Colab GPU. Every test run executes them at a small size, so they cannot rot unnoticed.",
-    "outputs note": "The outputs below come from a run at smoke size on a CPU, made before the site was built. Open the notebook in Colab to run it at full size.",
+    # notebook pages: the download button and the line on where the outputs were made
+    "Download notebook": "Download notebook",
+    "These outputs come from a run on {device} at size “{size}” ({settings}) that took {seconds} s, on {date}.": "These outputs come from a run on {device} at size “{size}” ({settings}) that took {seconds} s, on {date}.",
+    "These outputs come from a run on {device} with {settings} that took {seconds} s, on {date}.": "These outputs come from a run on {device} with {settings} that took {seconds} s, on {date}.",
     # the weights explorer (literate/explorer.py)
     "Weights explorer": "Weights explorer",
     "Model": "Model",

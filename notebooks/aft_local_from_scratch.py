@@ -42,12 +42,15 @@ import sys
 from pathlib import Path
 
 REPOSITORY = "https://github.com/aft-annotated/aft-annotated"
-if importlib.util.find_spec("aft") is None:
-    if "google.colab" in sys.modules:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY}"],
+PACKAGES = {"aft": f"git+{REPOSITORY}"}  # module: what pip installs for it
+if "google.colab" in sys.modules:
+    missing = [package for module, package in PACKAGES.items()
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *missing],
                        check=True)
-    elif (Path.cwd().parent / "aft").is_dir():  # a clone, not installed: use it as it is
-        sys.path.insert(0, str(Path.cwd().parent))
+elif importlib.util.find_spec("aft") is None and (Path.cwd().parent / "aft").is_dir():
+    sys.path.insert(0, str(Path.cwd().parent))  # a clone, not installed: use it as it is
 
 # %% tags=["parameters"]
 # The sizes: a short sequence of `SEQ` positions, `CHANNELS` channels and a window of `WINDOW`.

@@ -57,17 +57,50 @@ def test_out_of_sync_is_detected(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_executes_at_smoke_size(name):
-    """Every cell runs, on the CPU, at smoke size, in time; a failing cell raises."""
-    nb, seconds, injected = notebook.execute(ROOT / "notebooks" / f"{name}.py", ROOT,
-                                             notebook.SMOKE, timeout=notebook.TIME_LIMIT_S)
+def test_executes_at_smoke_size(name, tmp_path):
+    """Every cell runs, on the CPU, at smoke size, in time, into a temporary copy (the committed
+    pair is never touched); a failing cell raises. The copy's page shows its outputs, with
+    alt text that says what each figure shows."""
+    ipynb = ROOT / "notebooks" / f"{name}.ipynb"
+    committed = ipynb.read_bytes()
+    nb, seconds, injected, record = notebook.execute(
+        ROOT / "notebooks" / f"{name}.py", ROOT, notebook.SMOKE, timeout=notebook.TIME_LIMIT_S)
     print(f"{name}: {seconds:.1f} s at smoke size")
     assert seconds < notebook.TIME_LIMIT_S
     assert all(c.metadata.get("tags") != ["injected-parameters"] for c in nb.cells)
+    assert not any("literate.in_kernel" in notebook._source(c) for c in nb.cells)  # ours: out
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     if "SIZE" in injected:
         assert "size 'smoke' on cpu" in text
+        assert record["size"] == "smoke" and record["settings"]
+    assert record["device"].startswith("CPU")
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert first.execution_count == 1  # our own cells leave no gap
     assert "Traceback" not in text
+
+    copy = tmp_path / "notebooks" / f"{name}.ipynb"
+    copy.parent.mkdir()
+    notebook.write_pair(nb, copy, injected, seconds, record)
+    assert ipynb.read_bytes() == committed
+    executed = json.loads(copy.read_text("utf-8"))["metadata"]["literate"]["executed"]
+    assert executed["seconds"] == round(seconds, 1) and re.match(r"\d{4}-\d\d-\d\d$",
+                                                                  executed["date"])
+    source = page.Source(f"notebooks/{name}.ipynb", copy.read_text("utf-8"), *_split(copy))
+    html = notebook.render(source, _site(), _fake_math, None, None, None)
+    alts = re.findall(r'<img alt="([^"]*)" src="data:image/png', html)
+    assert len(alts) == sum(1 for c in nb.cells for o in c.get("outputs", [])
+                            if "image/png" in o.get("data", {}))
+    assert all(alt and "Figure size" not in alt and "No description" not in alt for alt in alts)
+    assert len(set(alts)) == len(alts), alts  # different plots, different alt texts
+    assert "These outputs come from a run on CPU" in html
+
+
+def _split(path: Path):
+    from literate import sections
+
+    text = path.read_text("utf-8")
+    split = sections.split(f"notebooks/{path.name}", text)
+    return split, [prose.render(f"notebooks/{path.name}", s.prose, s.prose_line) for s in split]
 
 
 def test_inject_after_parameters_cell_only_known_names():
@@ -126,12 +159,40 @@ def test_page_shows_cells_outputs_and_colab_link():
     assert 'href="https://colab.research.google.com/github/' in html
     assert "notebooks/train_char_model.ipynb" in html
     assert "edit/main/notebooks/train_char_model.py" in html  # the source people edit
-    assert '<img src="data:image/png;base64,' in html  # the loss plot
-    assert 'class="lit-nb-stream lit-nb-stdout"' in html  # printed text
+    assert '<img alt="' in html and 'src="data:image/png;base64,' in html  # the loss plot
+    assert 'class="output_subarea output_stream output_stdout output_text"' in html  # printed
     assert '<h1 id="train-a-character-model">' in html
     assert 'href="../aft/train.html"' in html  # absolute site link made relative
     assert '<span class="kn">from</span>' in html  # highlighted code
-    assert 'class="lit-nb-note"' in html  # outputs at smoke size, said so
+
+
+def test_buttons_and_the_made_on_line_sit_under_the_title():
+    source = _source("train_char_model")
+    html = notebook.render(source, _site(), _fake_math, None, None, None)
+    title = html.index("</h1>")
+    links = html.index('<p class="lit-nb-links">')
+    assert title < links < html.index("<p>", title)  # right under the title, before the text
+    buttons = html[links:html.index("</p>", links)]
+    assert "Open in Colab" in buttons and "View on GitHub" in buttons
+    assert '<a class="md-button lit-download" href="train_char_model.ipynb" download>' \
+           'Download notebook</a>' in buttons
+    run = notebook.read("x", source.text)["metadata"]["literate"]["executed"]
+    note = re.search(r'<p class="lit-nb-note">(.*?)</p>', html).group(1)
+    assert run["device"] in note and run["date"] in note and f"{run['seconds']:.0f} s" in note
+    assert f"“{run['size']}”" in note and f"steps = {run['settings']['steps']}" in note
+
+
+def test_made_on_line_in_each_language():
+    nb = {"metadata": {"literate": {"executed": {
+        "device": "CPU (2 cores)", "size": "cpu", "settings": {"steps": 1500},
+        "seconds": 250.4, "date": "2026-12-03"}}}}
+    for lang, word in (("en", "took 250 s"), ("si", "තත්පර 250"), ("zh", "耗时 250 秒"),
+                       ("ja", "250 秒")):
+        line = notebook._made_on(nb, None if lang == "en" else lang)
+        assert word in line and "2026-12-03" in line and "steps = 1500" in line, line
+    nb["metadata"]["literate"]["executed"].update(size=None, settings=None, values={"SEQ": 16})
+    assert "with SEQ = 16" in notebook._made_on(nb, None)
+    assert notebook._made_on({"metadata": {}}, None) == ""
 
 
 def test_page_uses_translations_and_marks_the_rest():
@@ -142,20 +203,8 @@ def test_page_uses_translations_and_marks_the_rest():
     html = notebook.render(source, _site(), _fake_math, strings, "si")
     assert 'title: "මුල සිට AFT-local"' in html
     assert "<h1 id=\"aft-local-from-scratch\">මුල සිට AFT-local</h1>" in html
-    assert "Colab හි විවෘත කරන්න" in html
+    assert "Colab හි විවෘත කරන්න" in html and "සටහන් පොත බාගන්න" in html
     assert "lit-untranslated lit-missing" in html  # the cells not translated yet
-
-
-def test_outputs_are_rendered_safely():
-    from nbformat import v4
-
-    outputs = [v4.new_output("stream", name="stdout", text="a <b>\r\x1b[31mc\x1b[0m\n"),
-               v4.new_output("execute_result", data={"text/plain": "1 < 2"}, execution_count=1),
-               v4.new_output("display_data", data={"text/html": "<script>x</script>",
-                                                   "text/plain": "<Figure>"})]
-    html = "".join(notebook._output(o) for o in outputs)
-    assert "<b>" not in html and "<script>" not in html and "\x1b" not in html
-    assert ">c</code>" in html and "1 &lt; 2" in html and "&lt;Figure&gt;" in html
 
 
 def test_translation_files_for_notebooks_hold_their_keys():
@@ -179,3 +228,26 @@ def test_built_site_has_notebook_pages_and_index(built_site):
             assert re.search(f'href="https://colab.research.google.com/github/[^"]+/blob/main/'
                              f'notebooks/{name}.ipynb"', index)
             assert (built_site.path / prefix / "notebooks" / f"{name}.html").is_file()
+            download = built_site.path / prefix / "notebooks" / f"{name}.ipynb"
+            assert download.read_bytes() == (ROOT / "notebooks" / f"{name}.ipynb").read_bytes()
+
+
+def test_page_of_a_notebook_with_a_raw_cell_and_no_run_record():
+    import nbformat
+    from nbformat import v4
+
+    from literate import sections
+
+    nb = v4.new_notebook(cells=[v4.new_markdown_cell("# A title\n\nSome text."),
+                                v4.new_raw_cell("raw, not shown"),
+                                v4.new_code_cell("print(1)", outputs=[
+                                    v4.new_output("stream", name="stdout", text="1\n")])])
+    path = "notebooks/train_char_model.ipynb"  # a path the site knows, for the links
+    text = nbformat.writes(nb)
+    split = sections.split(path, text)
+    source = page.Source(path, text, split, [prose.render(path, s.prose, s.prose_line)
+                                             for s in split])
+    html = notebook.render(source, _site(), _fake_math, {}, "zh")
+    assert "raw, not shown" not in html and "<pre>1\n</pre>" in html
+    assert '</h1>\n<div class="lit-nb-header" lang="zh">' in html  # under the title, in zh
+    assert "在 Colab 中打开" in html and "lit-nb-note" not in html  # no record, no line
