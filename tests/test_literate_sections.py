@@ -94,6 +94,32 @@ def g():
     "signature_comment": 'def f(\n    # the argument\n    x,\n):\n    """Doc."""\n    return x\n',
     "no_trailing_newline": "# c\nx = 1",
     "shebang": "#!/usr/bin/env python\n# Real prose.\nx = 1\n",
+    "definitions": '''
+# The layer.
+class Layer:
+    """A layer."""
+
+    scale = 2
+
+    def forward(self, x):
+        def helper(y):
+            return y
+        return helper(x)
+
+    @staticmethod
+    def backward(g):
+        return g
+
+    # Prose of its own.
+
+    def reset(self):
+        pass
+
+
+def plain():
+    return 1
+LIMIT = 3
+''',
 }
 
 
@@ -119,6 +145,35 @@ def test_what_goes_where():
     assert sections.split("c.py", AWKWARD["crlf"])[0].prose == "Title.\n\nText."
     assert [s.kind for s in sections.split("s.py", AWKWARD["signature_comment"])] == ["docstring"]
     assert "#!/usr/bin/env" in sections.split("s.py", AWKWARD["shebang"])[0].code
+
+
+def test_every_definition_starts_a_row():
+    """A method or top-level def without prose gets a row of its own (decorators included);
+    a nested function stays with its code; a comment that owns no code yet owns the def."""
+    split = sections.split("d.py", AWKWARD["definitions"])[1:]  # [0]: the blank first line
+    rows = [(s.kind, s.name, s.code.strip().split("\n")[0] if s.code.strip() else "")
+            for s in split]
+    assert rows == [
+        ("comment", None, ""),
+        ("docstring", "Layer", "class Layer:"),
+        ("code", "Layer.forward", "def forward(self, x):"),
+        ("code", "Layer.backward", "@staticmethod"),
+        ("comment", None, "def reset(self):"),
+        ("code", "plain", "def plain():"),
+    ]
+    assert "def helper(y):" in split[2].code and "LIMIT = 3" in split[5].code
+    assert split[1].code.count("def ") == 0 and "scale = 2" in split[1].code
+
+
+def test_no_row_of_a_real_source_holds_two_definitions():
+    """The rule above, on every page of the book: no row holds the start of a second
+    top-level def/class or method."""
+    for file in sorted((ROOT / "aft").glob("*.py")):
+        text = file.read_text(encoding="utf-8")
+        starts = set(sections._definitions(text))
+        for section in sections.split(str(file), text):
+            inside = [n for n, _ in section.lines if n in starts]
+            assert len(inside) <= 1, f"{file.name}:{inside}: two definitions in one row"
 
 
 def test_labml_style_tex_in_plain_strings_is_kept_as_written():

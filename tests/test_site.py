@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from literate import site
+from literate import sections, site
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,3 +73,26 @@ def test_offline_assets(built_site):
     for page in built_site.path.rglob("*.html"):
         text = page.read_text()
         assert "fonts.googleapis" not in text and "cdn.jsdelivr" not in text
+
+
+def test_no_row_holds_two_definitions(built_site):
+    """On every page of every language, a row's code holds the start of at most one top-level
+    def/class or method. Code lines link to their source line (`…/blob/main/aft/x.py#L12`),
+    which tells which lines start a definition."""
+    row = re.compile(r'<section class="lit-row"[^>]*id="([^"]*)".*?</section>', re.S)
+    line = re.compile(r'href="https://github\.com/[^"]*/blob/main/([^"#]+\.py)#L(\d+)"')
+    starts, crowded = {}, []
+    for page in sorted(built_site.path.rglob("*.html")):
+        for match in row.finditer(page.read_text(encoding="utf-8")):
+            lines = [(source, int(n)) for source, n in line.findall(match.group(0))]
+            if not lines:
+                continue
+            source = lines[0][0]
+            if source not in starts:
+                starts[source] = set(sections._definitions((ROOT / source).read_text()))
+            found = [n for s, n in lines if n in starts[s]]
+            if len(found) > 1:
+                crowded.append(f"{page.relative_to(built_site.path)}#{match.group(1)}: "
+                               f"{source} lines {found}")
+    assert starts, "no code row links to its source"
+    assert crowded == []
