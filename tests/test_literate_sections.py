@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,49 @@ def test_cli_names_an_unreadable_file(tmp_path):
     run = subprocess.run([sys.executable, "-m", "literate", "sections", str(tmp_path / "no.py")],
                          cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 1 and "no.py:0: cannot read" in run.stderr
+
+
+# Pages whose code is being rewritten on another branch (the teach-first AFT-local, its fast
+# kernel, the Triton kernel): their authors bring them to these rules; drop them from here
+# when they are merged. Every other page must pass.
+PENDING = {"local.py", "kernel.py", "triton.py"}
+CODE_WIDTH = 79  # characters: the code column holds this many at 1280 px and wider
+
+
+def _code_column(file: Path):
+    """(line number, text) of every line a page shows in its code column."""
+    text = file.read_text(encoding="utf-8")
+    return [(n, line.rstrip("\r\n")) for s in sections.split(str(file), text)
+            for n, line in s.lines]
+
+
+def _pages():
+    """The `aft/` sources that are pages of the site (listed in mkdocs.yml)."""
+    import yaml
+
+    listed = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["extra"]["literate"]["pages"]
+    files = [ROOT / p for p in listed if p.startswith("aft/") and p.endswith(".py")]
+    return [pytest.param(f, marks=pytest.mark.xfail(reason="rewritten on another branch",
+                                                     strict=False))
+            if f.name in PENDING else f for f in files if f.is_file()]
+
+
+@pytest.mark.parametrize("file", _pages(), ids=lambda p: p.name)
+def test_code_lines_fit_the_code_column(file):
+    """Prose lines (comments, docstrings) may be long: only code lines count."""
+    long = [f"{file.name}:{n}: {len(line)} characters" for n, line in _code_column(file)
+            if len(line) > CODE_WIDTH]
+    assert long == []
+
+
+@pytest.mark.parametrize("file", _pages(), ids=lambda p: p.name)
+def test_comments_in_the_code_column_are_plain_text(file):
+    """Nobody renders a comment that stands beside code (a trailing comment, or one in a
+    signature): math and Markdown in it would show raw. They belong in the prose."""
+    shown = dict(_code_column(file))
+    found = []
+    for token in tokenize.generate_tokens(io.StringIO(file.read_text("utf-8")).readline):
+        if token.type == tokenize.COMMENT and token.start[0] in shown:
+            if "$" in token.string or "`" in token.string:
+                found.append(f"{file.name}:{token.start[0]}: {token.string}")
+    assert found == []
