@@ -63,7 +63,7 @@ def test_literate_pages_link_lines_to_the_repository(built_site):
         assert f"https://github.com/aft-annotated/aft-annotated/blob/main/{source}#L" in text
         assert f"https://github.com/aft-annotated/aft-annotated/edit/main/{source}" in text
         assert 'class="katex"' in text
-        prose = re.findall(r'class="lit-prose">(.*?)</div>\n<div class="lit-code">', text, re.S)
+        prose = re.findall(r'class="lit-prose">(.*?)</div>\n</section>', text, re.S)
         assert prose and not any("$" in re.sub(r"<[^>]+>", "", p) for p in prose)
 
 
