@@ -103,13 +103,8 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 # `setup` builds the inputs and whatever the method holds (labml-nn's $T \times T$
 # bias counts: it is memory the method needs), and returns a function that runs one
 # forward and backward pass.
-def setup(
-    method: str,
-    seq: int,
-    d: int,
-    window: int,
-    blocks_per_window: int | None = None,
-):
+def setup(method: str, seq: int, d: int, window: int,
+          blocks_per_window: int | None = None):
     gen = torch.Generator().manual_seed(0)
 
     def tensor(*shape):
@@ -295,13 +290,8 @@ def main(argv=None):
         for method in METHODS:
             if method not in seconds:
                 seconds[method] = measure_in_fresh_process(
-                    method,
-                    seq,
-                    args.d,
-                    args.window,
-                    args.budget,
-                    env=timing_env,
-                )["seconds"]
+                    method, seq, args.d, args.window, args.budget,
+                    env=timing_env)["seconds"]
             sized = measure_in_fresh_process(
                 method, seq, args.d, args.window, 0.0, env=memory_env
             )
@@ -316,24 +306,15 @@ def main(argv=None):
         rows.append(row)
         print_row(row, header=len(rows) == 1)
     growth = rows[-1]["ours_s"] / rows[0]["ours_s"]
-    print(
-        f"\nours: time(T={rows[-1]['seq']}) / time(T={rows[0]['seq']}) "
-        f"= {growth:.1f} "
-        f"(T grew {rows[-1]['seq'] // rows[0]['seq']}x)"
-    )
+    print(f"\nours: time(T={rows[-1]['seq']}) / time(T={rows[0]['seq']}) "
+          f"= {growth:.1f} (T grew {rows[-1]['seq'] // rows[0]['seq']}x)")
 
     # Block size: rows per block $C \approx s / n$ for $n$ = 1, 2, 4, at the largest $T$
     blocks = []
     for n in (1, 2, 4):
         result = measure_in_fresh_process(
-            "ours",
-            lengths[-1],
-            args.d,
-            args.window,
-            args.budget,
-            blocks_per_window=n,
-            env=timing_env,
-        )
+            "ours", lengths[-1], args.d, args.window, args.budget,
+            blocks_per_window=n, env=timing_env)
         blocks.append(
             {"blocks_per_window": n, "seconds": round(result["seconds"], 4)}
         )
@@ -344,20 +325,9 @@ def main(argv=None):
 
 
 def print_row(row, header):
-    columns = [
-        "seq",
-        "ours_s",
-        "labml_s",
-        "sdpa_s",
-        "floor_s",
-        "labml_over_ours",
-        "sdpa_over_ours",
-        "ours_over_floor",
-        "ours_mib",
-        "labml_mib",
-        "sdpa_mib",
-        "labml_mib_over_ours",
-    ]
+    columns = ["seq", "ours_s", "labml_s", "sdpa_s", "floor_s",
+               "labml_over_ours", "sdpa_over_ours", "ours_over_floor",
+               "ours_mib", "labml_mib", "sdpa_mib", "labml_mib_over_ours"]
     if header:
         print(" ".join(f"{c:>12}" for c in columns))
     print(" ".join(f"{row[c]:>12}" for c in columns), flush=True)
@@ -366,25 +336,12 @@ def print_row(row, header):
 def write_results(name, rows, summary, blocks, args):
     """`<name>.json` (read by this page's prose), `.csv`, `.md` (a table) and `.png`."""
     args.out.mkdir(parents=True, exist_ok=True)
-    config = {
-        "d": args.d,
-        "window": args.window,
-        "budget_s": args.budget,
-        "reuse_memory": args.reuse_memory,
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
+    config = {"d": args.d, "window": args.window, "budget_s": args.budget,
+              "reuse_memory": args.reuse_memory,
+              "threads": torch.get_num_threads(), "torch": torch.__version__}
     with open(args.out / f"{name}.json", "w") as f:
-        json.dump(
-            {
-                "config": config,
-                "rows": rows,
-                "summary": summary,
-                "blocks": blocks,
-            },
-            f,
-            indent=1,
-        )
+        json.dump({"config": config, "rows": rows, "summary": summary,
+                   "blocks": blocks}, f, indent=1)
         f.write("\n")
     with open(args.out / f"{name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -420,12 +377,8 @@ def write_results(name, rows, summary, blocks, args):
             seqs, [r[f"{method}_s"] for r in rows], marker="o", label=method
         )
         if method != "floor":
-            ax_mem.plot(
-                seqs,
-                [r[f"{method}_mib"] for r in rows],
-                marker="o",
-                label=method,
-            )
+            ax_mem.plot(seqs, [r[f"{method}_mib"] for r in rows],
+                        marker="o", label=method)
     for ax, label in (
         (ax_time, "forward + backward (s)"),
         (ax_mem, "peak memory (MiB)"),

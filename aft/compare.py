@@ -90,101 +90,57 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m aft.compare",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Train AFT-local and softmax attention of one shape; "
-        "measure loss, speed, memory and generation time; write results/.",
-    )
-    p.add_argument(
-        "--steps", type=int, default=1500, help="training steps per model"
-    )
+                    "measure loss, speed, memory and generation time; "
+                    "write results/.")
+    p.add_argument("--steps", type=int, default=1500,
+                   help="training steps per model")
     p.add_argument("--seq-len", type=int, default=256, help="training context")
-    p.add_argument(
-        "--speed-seq-len",
-        type=int,
-        default=1024,
-        help="context of the speed test",
-    )
-    p.add_argument(
-        "--speed-steps",
-        type=int,
-        default=30,
-        help="timed steps of the speed test",
-    )
+    p.add_argument("--speed-seq-len", type=int, default=1024,
+                   help="context of the speed test")
+    p.add_argument("--speed-steps", type=int, default=30,
+                   help="timed steps of the speed test")
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--n-layers", type=int, default=4)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--window", type=int, default=32)
     p.add_argument("--d-bias", type=int, default=64)
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=16,
-        help="sequences of seq-len per step",
-    )
+    p.add_argument("--batch-size", type=int, default=16,
+                   help="sequences of seq-len per step")
     p.add_argument("--eval-every", type=int, default=50)
-    p.add_argument(
-        "--eval-windows",
-        type=int,
-        default=128,
-        help="validation windows (of seq-len characters) per evaluation",
-    )
+    p.add_argument("--eval-windows", type=int, default=128,
+                   help="validation windows (of seq-len characters) per "
+                        "evaluation")
     p.add_argument("--gen-positions", type=int, nargs=2, default=(256, 8192),
                    help="positions at which generation time is measured")
-    p.add_argument(
-        "--gen-tokens", type=int, default=64, help="timed tokens per position"
-    )
+    p.add_argument("--gen-tokens", type=int, default=64,
+                   help="timed tokens per position")
     p.add_argument("--sample-length", type=int, default=600)
     p.add_argument("--seed", type=int, default=1337)
-    p.add_argument(
-        "--corpus", default=None, help="a text file; default: Shakespeare"
-    )
-    p.add_argument(
-        "--runs", default="runs/compare", help="checkpoints (not committed)"
-    )
-    p.add_argument(
-        "--out", default="results", help="where the result files go"
-    )
-    p.add_argument(
-        "--device", default="cpu", help="cpu, or cuda for a GPU measurement"
-    )
+    p.add_argument("--corpus", default=None,
+                   help="a text file; default: Shakespeare")
+    p.add_argument("--runs", default="runs/compare",
+                   help="checkpoints (not committed)")
+    p.add_argument("--out", default="results",
+                   help="where the result files go")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, or cuda for a GPU measurement")
     p.add_argument("--quiet", action="store_true")
     return p
 
 
 def train_args(args, mixer: str) -> argparse.Namespace:
     """The `aft.train` flags of one model: identical for both mixers but for `--mixer`."""
-    flags = [
-        "--mixer",
-        mixer,
-        "--steps",
-        str(args.steps),
-        "--seq-len",
-        str(args.seq_len),
-        "--d-model",
-        str(args.d_model),
-        "--n-layers",
-        str(args.n_layers),
-        "--heads",
-        str(args.heads),
-        "--window",
-        str(args.window),
-        "--d-bias",
-        str(args.d_bias),
-        "--batch-size",
-        str(args.batch_size),
-        "--eval-every",
-        str(args.eval_every),
-        "--eval-windows",
-        str(args.eval_windows),
-        "--ckpt-every",
-        str(args.steps),
-        "--warmup",
-        str(min(100, max(1, args.steps // 10))),
-        "--seed",
-        str(args.seed),
-        "--out",
-        str(Path(args.runs) / mixer),
-        "--device",
-        args.device,
-    ]
+    flags = ["--mixer", mixer, "--steps", str(args.steps),
+             "--seq-len", str(args.seq_len), "--d-model", str(args.d_model),
+             "--n-layers", str(args.n_layers), "--heads", str(args.heads),
+             "--window", str(args.window), "--d-bias", str(args.d_bias),
+             "--batch-size", str(args.batch_size),
+             "--eval-every", str(args.eval_every),
+             "--eval-windows", str(args.eval_windows),
+             "--ckpt-every", str(args.steps),
+             "--warmup", str(min(100, max(1, args.steps // 10))),
+             "--seed", str(args.seed), "--out", str(Path(args.runs) / mixer),
+             "--device", args.device]
     if args.corpus:
         flags += ["--corpus", args.corpus]
     if args.quiet:
@@ -198,12 +154,8 @@ def training_step(config: dict, batch: int, device: str, seed: int):
     torch.manual_seed(seed)
     model = LanguageModel(ModelConfig(**config)).to(device)
     # The optimiser of `aft.train`, so that a step here costs what a training step costs
-    optimizer = torch.optim.AdamW(
-        training.decay_groups(model, 0.1),
-        lr=1e-3,
-        betas=(0.9, 0.95),
-        fused=True,
-    )
+    optimizer = torch.optim.AdamW(training.decay_groups(model, 0.1), lr=1e-3,
+                                  betas=(0.9, 0.95), fused=True)
     x = torch.randint(0, config["vocab_size"], (batch, config["seq_len"]),
                       generator=torch.Generator().manual_seed(seed)).to(device)
 
@@ -334,16 +286,9 @@ def generation_times(
             while position < target:
                 _, state = model.step(ids[position : position + 1], state)
                 position += 1
-            runs.append(
-                {
-                    "mixer": mixer,
-                    "start": target,
-                    "position": target,
-                    "model": model,
-                    "state": copy.deepcopy(state),
-                    "times": [],
-                }
-            )
+            runs.append({"mixer": mixer, "start": target, "position": target,
+                         "model": model, "state": copy.deepcopy(state),
+                         "times": []})
     for _ in range(tokens):
         for run in runs:
             tick = time.perf_counter()
@@ -485,14 +430,8 @@ def main(argv=None) -> int:
         Path(args.runs) / "local" / "ckpt.pt", args.device
     )
     prompt = "\n"
-    ids = generate(
-        model,
-        vocab.encode(prompt)[None],
-        args.sample_length,
-        temperature=0.8,
-        top_k=None,
-        seed=0,
-    )
+    ids = generate(model, vocab.encode(prompt)[None], args.sample_length,
+                   temperature=0.8, top_k=None, seed=0)
     text = vocab.decode(ids[0])
     (out / "compare_sample.txt").write_text(text)
     report["sample"] = {
@@ -508,34 +447,28 @@ def main(argv=None) -> int:
     # ## Ratios and targets
     local, attention = report["mixers"]["local"], report["mixers"]["attention"]
     low, high = (str(p) for p in sorted(args.gen_positions))
+    generation_local = local["generation_ms_per_token"]
+    generation_attention = attention["generation_ms_per_token"]
     ratios = {
-        "val_loss_local_over_attention": local["final_val_loss"]
-        / attention["final_val_loss"],
-        "steps_per_s_long_local_over_attention": local["steps_per_s_long"]
-        / attention["steps_per_s_long"],
-        "peak_memory_long_local_over_attention": local["peak_memory_mib_long"]
-        / attention["peak_memory_mib_long"],
-        "generation_high_over_low_local": local["generation_ms_per_token"][
-            high
-        ]
-        / local["generation_ms_per_token"][low],
-        "generation_high_over_low_attention": attention[
-            "generation_ms_per_token"
-        ][high]
-        / attention["generation_ms_per_token"][low],
+        "val_loss_local_over_attention":
+            local["final_val_loss"] / attention["final_val_loss"],
+        "steps_per_s_long_local_over_attention":
+            local["steps_per_s_long"] / attention["steps_per_s_long"],
+        "peak_memory_long_local_over_attention":
+            local["peak_memory_mib_long"] / attention["peak_memory_mib_long"],
+        "generation_high_over_low_local":
+            generation_local[high] / generation_local[low],
+        "generation_high_over_low_attention":
+            generation_attention[high] / generation_attention[low],
     }
     report["ratios"] = ratios
     report["targets"] = {
-        "val_loss_within_2_percent": ratios["val_loss_local_over_attention"]
-        <= 1.02,
-        "steps_per_s_long_at_least_1_5x": ratios[
-            "steps_per_s_long_local_over_attention"
-        ]
-        >= 1.5,
-        "local_generation_ratio_at_most_1_2": ratios[
-            "generation_high_over_low_local"
-        ]
-        <= 1.2,
+        "val_loss_within_2_percent":
+            ratios["val_loss_local_over_attention"] <= 1.02,
+        "steps_per_s_long_at_least_1_5x":
+            ratios["steps_per_s_long_local_over_attention"] >= 1.5,
+        "local_generation_ratio_at_most_1_2":
+            ratios["generation_high_over_low_local"] <= 1.2,
     }
     report["machine"]["load_average_after"] = os.getloadavg()
     report["wall_s"] = time.perf_counter() - started
@@ -545,15 +478,8 @@ def main(argv=None) -> int:
          f"{args.n_layers} blocks, d={args.d_model}, seq_len {args.seq_len}, "
          f"{args.steps} steps of {args.batch_size}×{args.seq_len} characters")
     (out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
-    columns = [
-        "mixer",
-        "parameters",
-        "final_val_loss",
-        "final_val_bpc",
-        "train_steps_per_s",
-        "steps_per_s_long",
-        "peak_memory_mib_long",
-    ]
+    columns = ["mixer", "parameters", "final_val_loss", "final_val_bpc",
+               "train_steps_per_s", "steps_per_s_long", "peak_memory_mib_long"]
     with (out / "compare.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(

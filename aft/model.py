@@ -94,15 +94,8 @@ class ModelConfig:
                 f"unknown mixer {self.mixer!r}; "
                 f"choose one of {', '.join(MIXERS)}"
             )
-        for name in (
-            "vocab_size",
-            "seq_len",
-            "d_model",
-            "n_layers",
-            "d_bias",
-            "heads",
-            "d_ff",
-        ):
+        for name in ("vocab_size", "seq_len", "d_model", "n_layers", "d_bias",
+                     "heads", "d_ff"):
             if getattr(self, name) < 1:
                 raise ValueError(
                     f"{name} must be at least 1, got {getattr(self, name)}"

