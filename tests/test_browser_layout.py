@@ -126,12 +126,13 @@ def open_page(browser, url: str, width: int):
 
 
 def site_pages(site: Path, every_language: bool = False) -> list[str]:
-    """The English pages, and (with `every_language`) one literate page per other language."""
+    """The English pages, and (with `every_language`) two literate pages per other language."""
     languages = sorted(p.parent.name for p in site.glob("*/sitemap.xml"))
     english = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
                      if p.relative_to(site).parts[0] not in languages
                      and p.name != "404.html")
-    others = [f"{lang}/aft/local.html" for lang in languages] if every_language else []
+    others = [f"{lang}/aft/{name}.html" for lang in languages for name in ("local", "model")
+              ] if every_language else []
     return english + [p for p in others if (site / p).exists()]
 
 
@@ -139,19 +140,6 @@ def site_pages(site: Path, every_language: bool = False) -> list[str]:
 def server(built_site):
     with serve(built_site.path) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """A separate browser for this module (test_browser.py's has its own routes)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -252,3 +240,52 @@ def test_every_script_renders_with_the_sites_own_fonts(browser, server, built_si
         assert found["chars"] > 20, f"{name}: too little {lang} text to judge"
         assert f"Noto Sans {script}" in found["loaded"], (name, found["loaded"])
         assert found["missing"] == [], f"{name}: no glyph for {''.join(found['missing'])}"
+
+
+def test_narrow_screens_stack_and_scroll_code_in_its_cell(browser, server, built_site):
+    """On a phone the prose comes first, its code below, and a long code line scrolls inside
+    its own cell: the page itself never scrolls sideways."""
+    for name in ("aft/local.html", "aft/bench.html"):
+        context, page = open_page(browser, server + name, 390)
+        sizes = page.evaluate("""() => ({page: document.scrollingElement.scrollWidth,
+                                          window: window.innerWidth})""")
+        order = page.evaluate("""() => {
+          const row = [...document.querySelectorAll('.lit-row')].find(r =>
+              r.querySelector('.lit-code pre') && r.querySelector('.lit-prose p'));
+          return row.querySelector('.lit-code').getBoundingClientRect().top
+               - row.querySelector('.lit-prose').getBoundingClientRect().bottom;
+        }""")
+        context.close()
+        assert sizes["page"] <= sizes["window"], f"{name}: the page scrolls sideways {sizes}"
+        assert order >= -1, f"{name}: code not below its prose"
+
+
+def test_copy_button_copies_code_without_line_numbers(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"],
+                              origin=server.rstrip("/"))
+    page = context.new_page()
+    page.goto(server + "aft/full.html", wait_until="networkidle")
+    assert page.locator(".lit-code .md-code__button").count() == page.locator(
+        ".lit-code pre").count() > 0
+    row = page.locator(".lit-row", has=page.locator(".lit-code pre")).first
+    row.hover()
+    row.locator(".md-code__button").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    code = row.locator(".lit-code pre > code").evaluate("""code => {
+      const copy = code.cloneNode(true);
+      copy.querySelectorAll('a.lit-ln').forEach(a => a.remove());
+      return copy.textContent.trimEnd();
+    }""")
+    context.close()
+    assert copied == code and copied.startswith("import ")
+
+
+def test_table_of_contents_and_one_home_entry(browser, server):
+    context, page = open_page(browser, server + "aft/local.html", 1280)
+    toc = page.locator(".md-nav--primary .md-nav__link--active ~ nav a").all_inner_texts()
+    visible = [t.strip() for t in page.locator(".md-sidebar--primary").inner_text().split("\n")
+               if t.strip()]
+    context.close()
+    assert len(toc) >= 3, "no table of contents for a long page"
+    assert visible.count("AFT, annotated") == 1, visible[:4]

@@ -96,3 +96,21 @@ def test_no_row_holds_two_definitions(built_site):
                                f"{source} lines {found}")
     assert starts, "no code row links to its source"
     assert crowded == []
+
+
+def test_fonts_for_every_script_are_served_by_the_site(built_site):
+    """Each language's fonts.css points at WOFF2 files the site holds (copied once, at the
+    root), only of the Sinhala, Chinese and Japanese subsets, each face split by range."""
+    languages = [p.parent.name for p in built_site.path.glob("*/sitemap.xml")]
+    families = set()
+    for folder in [built_site.path] + [built_site.path / lang for lang in languages]:
+        css = (folder / "assets" / "fonts.css").read_text(encoding="utf-8")
+        urls = re.findall(r"url\(([^)]+)\)", css)
+        assert urls and all(u.endswith(".woff2") for u in urls)
+        assert css.count("@font-face") == len(urls) == css.count("unicode-range")
+        for url in urls:
+            assert (folder / "assets" / url).resolve().is_file(), (folder, url)
+            assert "latin" not in url and "cyrillic" not in url and "vietnamese" not in url
+        families |= set(re.findall(r"font-family: '([^']+)'", css))
+        assert not (folder / "assets" / "fonts").exists() or folder == built_site.path
+    assert families == {"Noto Sans Sinhala", "Noto Sans SC", "Noto Sans JP"}
