@@ -7,6 +7,7 @@ Skipped where Chromium is missing, except in CI (`CI=true`), as in test_browser.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -226,20 +227,55 @@ MISSING_GLYPHS = """async () => {
 }"""
 
 
+# Sinhala, kana, CJK ideographs and CJK punctuation and full-width forms.
+SCRIPT = re.compile(r"[\u0d80-\u0dff\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def drawn_with_system_fonts(context, page) -> tuple[int, list[str]]:
+    """Elements whose text is all Sinhala/CJK, and those of them that the browser drew
+    (partly) with a system font: here that can only be the box of a missing glyph, as
+    this browser has no system font for these scripts. Chromium says which fonts drew a
+    node's text (`CSS.getPlatformFontsForNode`); spaces may come from a system font."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    checked, found = 0, []
+    stack = [cdp.send("DOM.getDocument", {"depth": -1})["root"]]
+    while stack:
+        node = stack.pop()
+        children = node.get("children", [])
+        stack += children
+        text = "".join(c.get("nodeValue", "") for c in children)
+        if (node.get("nodeType") != 1 or node.get("nodeName") in ("SCRIPT", "STYLE", "TITLE")
+                or any(c.get("nodeType") != 3 for c in children) or not SCRIPT.search(text)
+                or re.sub(r"\s", "", SCRIPT.sub("", text))):
+            continue
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})["fonts"]
+        if fonts:  # drawn (not hidden)
+            checked += 1
+            system = sum(f["glyphCount"] for f in fonts if not f["isCustomFont"])
+            if system > len(re.findall(r"\s", text)):
+                found.append(text.strip())
+    return checked, found
+
+
 @pytest.mark.parametrize("lang, script", [("si", "Sinhala"), ("zh", "SC"), ("ja", "JP")])
 def test_every_script_renders_with_the_sites_own_fonts(browser, server, built_site, lang,
                                                        script):
     """The test browser has no Sinhala or CJK system font: whatever it shows of these pages,
     it shows with the Noto fonts the site serves."""
-    for name in (f"{lang}/aft/local.html", f"{lang}/index.html"):
+    for name in (f"{lang}/aft/local.html", f"{lang}/aft/model.html", f"{lang}/index.html"):
         if not (built_site.path / name).exists():
             pytest.skip(f"{name} was not built")
         context, page = open_page(browser, server + name, 1280)
         found = page.evaluate(MISSING_GLYPHS)
+        page.wait_for_timeout(500)  # the last font pieces drawn
+        checked, tofu = drawn_with_system_fonts(context, page)
         context.close()
         assert found["chars"] > 20, f"{name}: too little {lang} text to judge"
         assert f"Noto Sans {script}" in found["loaded"], (name, found["loaded"])
         assert found["missing"] == [], f"{name}: no glyph for {''.join(found['missing'])}"
+        assert checked > 10 and tofu == [], f"{name}: drawn with missing glyphs: {tofu}"
 
 
 def test_narrow_screens_stack_and_scroll_code_in_its_cell(browser, server, built_site):
@@ -289,3 +325,14 @@ def test_table_of_contents_and_one_home_entry(browser, server):
     context.close()
     assert len(toc) >= 3, "no table of contents for a long page"
     assert visible.count("AFT, annotated") == 1, visible[:4]
+
+
+def test_language_switcher_names_every_language_in_its_script(browser, server):
+    """On an English page the switcher's සිංහල, 简体中文 and 日本語 are drawn with the
+    site's fonts too."""
+    context, page = open_page(browser, server + "aft/model.html", 1280)
+    page.locator(".md-header__option .md-select").hover()
+    page.wait_for_timeout(500)
+    checked, tofu = drawn_with_system_fonts(context, page)
+    context.close()
+    assert checked == 3 and tofu == []
