@@ -124,9 +124,8 @@ def setup(method: str, seq: int, d: int, window: int,
         from labml_nn.transformers.aft import AFTLocal
 
         layer = AFTLocal(d, seq, window)
-        layer.query = layer.key = layer.value = layer.output = (
-            torch.nn.Identity()
-        )
+        identity = torch.nn.Identity()
+        layer.query = layer.key = layer.value = layer.output = identity
         # `[seq, batch, d]` layout, and an explicit causal mask (it has no default)
         q, k, v = tensor(seq, 1, d), tensor(seq, 1, d), tensor(seq, 1, d)
         mask = torch.ones(seq, seq, dtype=torch.bool).tril().unsqueeze(-1)

@@ -301,9 +301,8 @@ def generation_times(
             run["position"] += 1
     result = {mixer: {} for mixer in configs}
     for run in runs:
-        result[run["mixer"]][str(run["start"])] = 1000 * statistics.median(
-            run["times"]
-        )
+        milliseconds = 1000 * statistics.median(run["times"])
+        result[run["mixer"]][str(run["start"])] = milliseconds
     return result
 
 

@@ -148,9 +148,8 @@ class CausalSelfAttention(nn.Module):
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         """`[batch, seq, d_model]` → `[batch, heads, seq, d_head]`, the layout SDPA expects."""
         batch, seq, d_model = x.shape
-        return x.view(batch, seq, self.heads, d_model // self.heads).transpose(
-            1, 2
-        )
+        d_head = d_model // self.heads
+        return x.view(batch, seq, self.heads, d_head).transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q = self.split_heads(self.query(x))
