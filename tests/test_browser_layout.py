@@ -335,4 +335,4 @@ def test_language_switcher_names_every_language_in_its_script(browser, server):
     page.wait_for_timeout(500)
     checked, tofu = drawn_with_system_fonts(context, page)
     context.close()
-    assert checked == 3 and tofu == []
+    assert checked >= 3 and tofu == []
