@@ -105,7 +105,7 @@ from pathlib import Path
 import torch
 
 METHODS = ["ours", "labml", "sdpa", "floor"]
-MAX_RUNS = 30  # timed runs per measurement, at most: enough for a steady median at small T
+MAX_RUNS = 30  # timed runs per measurement at most: a steady median
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
@@ -114,7 +114,8 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 # `setup` builds the inputs and whatever the method holds (labml-nn's $T \times T$
 # bias counts: it is memory the method needs), and returns a function that runs one
 # forward and backward pass.
-def setup(method: str, seq: int, d: int, window: int, blocks_per_window: int | None = None):
+def setup(method: str, seq: int, d: int, window: int,
+          blocks_per_window: int | None = None):
     gen = torch.Generator().manual_seed(0)
 
     def tensor(*shape):
@@ -134,13 +135,20 @@ def setup(method: str, seq: int, d: int, window: int, blocks_per_window: int | N
         from labml_nn.transformers.aft import AFTLocal
 
         layer = AFTLocal(d, seq, window)
-        layer.query = layer.key = layer.value = layer.output = torch.nn.Identity()
+        identity = torch.nn.Identity()
+        layer.query = layer.key = layer.value = layer.output = identity
         # `[seq, batch, d]` layout, and an explicit causal mask (it has no default)
         q, k, v = tensor(seq, 1, d), tensor(seq, 1, d), tensor(seq, 1, d)
         mask = torch.ones(seq, seq, dtype=torch.bool).tril().unsqueeze(-1)
-        return lambda: layer(query=q, key=k, value=v, mask=mask).sum().backward()
+        return lambda: (
+            layer(query=q, key=k, value=v, mask=mask).sum().backward()
+        )
     if method == "sdpa":
-        q, k, v = tensor(1, 1, seq, d), tensor(1, 1, seq, d), tensor(1, 1, seq, d)
+        q, k, v = (
+            tensor(1, 1, seq, d),
+            tensor(1, 1, seq, d),
+            tensor(1, 1, seq, d),
+        )
         sdpa = torch.nn.functional.scaled_dot_product_attention
         return lambda: sdpa(q, k, v, is_causal=True).sum().backward()
     if method == "floor":
@@ -184,8 +192,10 @@ def measure_in_turns(methods: list[str], seq: int, d: int, window: int,
         run()
     times = {method: [] for method in methods}
     started = time.perf_counter()
-    while not times[methods[0]] or (time.perf_counter() - started < budget_s * len(methods)
-                                     and len(times[methods[0]]) < MAX_RUNS):
+    while not times[methods[0]] or (
+        time.perf_counter() - started < budget_s * len(methods)
+        and len(times[methods[0]]) < MAX_RUNS
+    ):
         for method, run in runs.items():
             start = time.perf_counter()
             run()
@@ -196,17 +206,27 @@ def measure_in_turns(methods: list[str], seq: int, d: int, window: int,
 def in_fresh_process(call: str, what: str, env=None):
     """`call`, a call of a function of this module, run in a new Python process."""
     code = f"import json; from aft.bench import *; print(json.dumps({call}))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent.parent, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+    )
     if out.returncode:
         raise RuntimeError(f"{what} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure_in_fresh_process(method, seq, d, window, budget_s, blocks_per_window=None,
-                              env=None) -> dict:
-    return in_fresh_process(f"measure({method!r}, {seq}, {d}, {window}, {budget_s}, "
-                            f"{blocks_per_window})", f"{method} at T={seq}", env)
+def measure_in_fresh_process(
+    method, seq, d, window, budget_s, blocks_per_window=None, env=None
+) -> dict:
+    return in_fresh_process(
+        f"measure({method!r}, {seq}, {d}, {window}, {budget_s}, "
+        f"{blocks_per_window})",
+        f"{method} at T={seq}",
+        env,
+    )
 
 
 # ## The table
@@ -222,20 +242,23 @@ def measure_in_fresh_process(method, seq, d, window, budget_s, blocks_per_window
 # measured in a separate run either way, with every tensor over 64 KiB in pages of its
 # own, so that peak resident memory is peak live memory.
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m aft.bench",
-                                     description="Speed and memory of AFT-local, fwd+bwd.")
-    parser.add_argument("--quick", action="store_true", help="T = 1024 and 2048 only")
-    parser.add_argument("--d", type=int, default=512, help="channels (default 512)")
-    parser.add_argument("--window", type=int, default=256, help="window s (default 256)")
-    parser.add_argument("--max-seq", type=int, default=16384, help="largest T (default 16384)")
-    parser.add_argument("--budget", type=float, default=3.0,
-                        help="seconds of timed runs per measurement, after one warm-up")
-    parser.add_argument("--reuse-memory", action="store_true",
-                        help="let glibc reuse freed memory instead of returning it")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the results")
-    parser.add_argument("--device", default="cpu", help="cpu, or cuda")
-    parser.add_argument("--dtype", default="float32", help="on cuda: float32 or bfloat16")
-    parser.add_argument("--methods", default=",".join(CUDA_METHODS), help="on cuda")
+    parser = argparse.ArgumentParser(
+        prog="python -m aft.bench",
+        description="Speed and memory of AFT-local, fwd+bwd.")
+    add = parser.add_argument
+    add("--quick", action="store_true", help="T = 1024 and 2048 only")
+    add("--d", type=int, default=512, help="channels (default 512)")
+    add("--window", type=int, default=256, help="window s (default 256)")
+    add("--max-seq", type=int, default=16384,
+        help="largest T (default 16384)")
+    add("--budget", type=float, default=3.0,
+        help="seconds of timed runs per measurement, after one warm-up")
+    add("--reuse-memory", action="store_true",
+        help="let glibc reuse freed memory instead of returning it")
+    add("--out", type=Path, default=None, help="folder for the results")
+    add("--device", default="cpu", help="cpu, or cuda")
+    add("--dtype", default="float32", help="on cuda: float32 or bfloat16")
+    add("--methods", default=",".join(CUDA_METHODS), help="on cuda")
     args = parser.parse_args(argv)
     if args.device != "cpu":
         return cuda_main(args)
@@ -258,32 +281,43 @@ def main(argv=None):
     rows = []
     for seq in lengths:
         row = {"seq": seq}
-        seconds = in_fresh_process(f"measure_in_turns(['ours', 'floor'], {seq}, {args.d}, "
-                                   f"{args.window}, {args.budget})", f"T={seq}", timing_env)
+        seconds = in_fresh_process(
+            f"measure_in_turns(['ours', 'floor'], {seq}, {args.d}, "
+            f"{args.window}, {args.budget})",
+            f"T={seq}",
+            timing_env,
+        )
         for method in METHODS:
             if method not in seconds:
                 seconds[method] = measure_in_fresh_process(
-                    method, seq, args.d, args.window, args.budget, env=timing_env)["seconds"]
-            sized = measure_in_fresh_process(method, seq, args.d, args.window, 0.0,
-                                             env=memory_env)
+                    method, seq, args.d, args.window, args.budget,
+                    env=timing_env)["seconds"]
+            sized = measure_in_fresh_process(
+                method, seq, args.d, args.window, 0.0, env=memory_env
+            )
             row[f"{method}_s"] = round(seconds[method], 4)
             row[f"{method}_mib"] = round(sized["peak_mib"], 1)
         row["labml_over_ours"] = round(row["labml_s"] / row["ours_s"], 2)
         row["sdpa_over_ours"] = round(row["sdpa_s"] / row["ours_s"], 2)
         row["ours_over_floor"] = round(row["ours_s"] / row["floor_s"], 2)
-        row["labml_mib_over_ours"] = round(row["labml_mib"] / max(row["ours_mib"], 1.0), 2)
+        row["labml_mib_over_ours"] = round(
+            row["labml_mib"] / max(row["ours_mib"], 1.0), 2
+        )
         rows.append(row)
         print_row(row, header=len(rows) == 1)
     growth = rows[-1]["ours_s"] / rows[0]["ours_s"]
-    print(f"\nours: time(T={rows[-1]['seq']}) / time(T={rows[0]['seq']}) = {growth:.1f} "
-          f"(T grew {rows[-1]['seq'] // rows[0]['seq']}x)")
+    print(f"\nours: time(T={rows[-1]['seq']}) / time(T={rows[0]['seq']}) "
+          f"= {growth:.1f} (T grew {rows[-1]['seq'] // rows[0]['seq']}x)")
 
     # Block size: rows per block $C \approx s / n$ for $n$ = 1, 2, 4, at the largest $T$
     blocks = []
     for n in (1, 2, 4):
-        result = measure_in_fresh_process("ours", lengths[-1], args.d, args.window, args.budget,
-                                          blocks_per_window=n, env=timing_env)
-        blocks.append({"blocks_per_window": n, "seconds": round(result["seconds"], 4)})
+        result = measure_in_fresh_process(
+            "ours", lengths[-1], args.d, args.window, args.budget,
+            blocks_per_window=n, env=timing_env)
+        blocks.append(
+            {"blocks_per_window": n, "seconds": round(result["seconds"], 4)}
+        )
         print(f"blocks of s/{n} rows: {result['seconds']:.3f} s")
     summary = dict(rows[-1], growth=round(growth, 1), first_seq=rows[0]["seq"],
                    growth_of_seq=rows[-1]["seq"] // rows[0]["seq"])
@@ -291,9 +325,9 @@ def main(argv=None):
 
 
 def print_row(row, header):
-    columns = ["seq", "ours_s", "labml_s", "sdpa_s", "floor_s", "labml_over_ours",
-               "sdpa_over_ours", "ours_over_floor", "ours_mib", "labml_mib", "sdpa_mib",
-               "labml_mib_over_ours"]
+    columns = ["seq", "ours_s", "labml_s", "sdpa_s", "floor_s",
+               "labml_over_ours", "sdpa_over_ours", "ours_over_floor",
+               "ours_mib", "labml_mib", "sdpa_mib", "labml_mib_over_ours"]
     if header:
         print(" ".join(f"{c:>12}" for c in columns))
     print(" ".join(f"{row[c]:>12}" for c in columns), flush=True)
@@ -303,28 +337,36 @@ def write_results(name, rows, summary, blocks, args):
     """`<name>.json` (read by this page's prose), `.csv`, `.md` (a table) and `.png`."""
     args.out.mkdir(parents=True, exist_ok=True)
     config = {"d": args.d, "window": args.window, "budget_s": args.budget,
-              "reuse_memory": args.reuse_memory, "threads": torch.get_num_threads(),
-              "torch": torch.__version__}
+              "reuse_memory": args.reuse_memory,
+              "threads": torch.get_num_threads(), "torch": torch.__version__}
     with open(args.out / f"{name}.json", "w") as f:
-        json.dump({"config": config, "rows": rows, "summary": summary, "blocks": blocks}, f,
-                  indent=1)
+        json.dump({"config": config, "rows": rows, "summary": summary,
+                   "blocks": blocks}, f, indent=1)
         f.write("\n")
     with open(args.out / f"{name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| T | ours (s) | labml-nn (s) | SDPA (s) | floor (s) | labml-nn / ours "
-             "| SDPA / ours | ours / floor | ours (MiB) | labml-nn (MiB) | SDPA (MiB) |",
-             "|" + "---:|" * 11]
+    lines = [
+        "| T | ours (s) | labml-nn (s) | SDPA (s) | floor (s) "
+        "| labml-nn / ours | SDPA / ours | ours / floor "
+        "| ours (MiB) | labml-nn (MiB) | SDPA (MiB) |",
+        "|" + "---:|" * 11,
+    ]
     for r in rows:
-        lines.append(f"| {r['seq']} | {r['ours_s']:.3f} | {r['labml_s']:.3f} | {r['sdpa_s']:.3f} "
-                     f"| {r['floor_s']:.3f} | {r['labml_over_ours']:.1f}× "
-                     f"| {r['sdpa_over_ours']:.1f}× | {r['ours_over_floor']:.2f}× "
-                     f"| {r['ours_mib']:.0f} | {r['labml_mib']:.0f} | {r['sdpa_mib']:.0f} |")
+        lines.append(
+            f"| {r['seq']} | {r['ours_s']:.3f} | {r['labml_s']:.3f} "
+            f"| {r['sdpa_s']:.3f} "
+            f"| {r['floor_s']:.3f} | {r['labml_over_ours']:.1f}× "
+            f"| {r['sdpa_over_ours']:.1f}× | {r['ours_over_floor']:.2f}× "
+            f"| {r['ours_mib']:.0f} | {r['labml_mib']:.0f} "
+            f"| {r['sdpa_mib']:.0f} |")
     alt = (f"Forward + backward time (left) and peak memory (right) against T "
-           f"from {rows[0]['seq']} to {rows[-1]['seq']}, log-log: ours, labml-nn, SDPA "
-           f"and the floor; CPU float32, d={args.d}, s={args.window}, "
-           + ("glibc keeping freed memory" if args.reuse_memory else "glibc as it comes"))
+           f"from {rows[0]['seq']} to {rows[-1]['seq']}, log-log: ours, "
+           f"labml-nn, SDPA and the floor; CPU float32, d={args.d}, "
+           f"s={args.window}, "
+           + ("glibc keeping freed memory" if args.reuse_memory
+              else "glibc as it comes"))
     lines += ["", f"![{alt}]({name}.png)", ""]
     (args.out / f"{name}.md").write_text("\n".join(lines))
 
@@ -336,17 +378,25 @@ def write_results(name, rows, summary, blocks, args):
     fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(10, 4))
     seqs = [r["seq"] for r in rows]
     for method in METHODS:
-        ax_time.plot(seqs, [r[f"{method}_s"] for r in rows], marker="o", label=method)
+        ax_time.plot(
+            seqs, [r[f"{method}_s"] for r in rows], marker="o", label=method
+        )
         if method != "floor":
-            ax_mem.plot(seqs, [r[f"{method}_mib"] for r in rows], marker="o", label=method)
-    for ax, label in ((ax_time, "forward + backward (s)"), (ax_mem, "peak memory (MiB)")):
+            ax_mem.plot(seqs, [r[f"{method}_mib"] for r in rows],
+                        marker="o", label=method)
+    for ax, label in (
+        (ax_time, "forward + backward (s)"),
+        (ax_mem, "peak memory (MiB)"),
+    ):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length T")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
     ax_time.legend()
-    fig.suptitle(f"AFT-local, CPU float32, batch 1, d={args.d}, s={args.window}")
+    fig.suptitle(
+        f"AFT-local, CPU float32, batch 1, d={args.d}, s={args.window}"
+    )
     fig.tight_layout()
     fig.savefig(args.out / f"{name}.png", dpi=90,
                 metadata={"Software": None, "Description": alt})

@@ -88,45 +88,60 @@ MIXERS = ("local", "attention")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m aft.compare", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Train AFT-local and softmax attention of one shape; measure loss, speed, "
-                    "memory and generation time; write results/.")
-    p.add_argument("--steps", type=int, default=1500, help="training steps per model")
+        prog="python -m aft.compare",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train AFT-local and softmax attention of one shape; "
+                    "measure loss, speed, memory and generation time; "
+                    "write results/.")
+    p.add_argument("--steps", type=int, default=1500,
+                   help="training steps per model")
     p.add_argument("--seq-len", type=int, default=256, help="training context")
-    p.add_argument("--speed-seq-len", type=int, default=1024, help="context of the speed test")
-    p.add_argument("--speed-steps", type=int, default=30, help="timed steps of the speed test")
+    p.add_argument("--speed-seq-len", type=int, default=1024,
+                   help="context of the speed test")
+    p.add_argument("--speed-steps", type=int, default=30,
+                   help="timed steps of the speed test")
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--n-layers", type=int, default=4)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--window", type=int, default=32)
     p.add_argument("--d-bias", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=16, help="sequences of seq-len per step")
+    p.add_argument("--batch-size", type=int, default=16,
+                   help="sequences of seq-len per step")
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--eval-windows", type=int, default=128,
-                   help="validation windows (of seq-len characters) per evaluation")
+                   help="validation windows (of seq-len characters) per "
+                        "evaluation")
     p.add_argument("--gen-positions", type=int, nargs=2, default=(256, 8192),
                    help="positions at which generation time is measured")
-    p.add_argument("--gen-tokens", type=int, default=64, help="timed tokens per position")
+    p.add_argument("--gen-tokens", type=int, default=64,
+                   help="timed tokens per position")
     p.add_argument("--sample-length", type=int, default=600)
     p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--corpus", default=None, help="a text file; default: Shakespeare")
-    p.add_argument("--runs", default="runs/compare", help="checkpoints (not committed)")
-    p.add_argument("--out", default="results", help="where the result files go")
-    p.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU measurement")
+    p.add_argument("--corpus", default=None,
+                   help="a text file; default: Shakespeare")
+    p.add_argument("--runs", default="runs/compare",
+                   help="checkpoints (not committed)")
+    p.add_argument("--out", default="results",
+                   help="where the result files go")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, or cuda for a GPU measurement")
     p.add_argument("--quiet", action="store_true")
     return p
 
 
 def train_args(args, mixer: str) -> argparse.Namespace:
     """The `aft.train` flags of one model: identical for both mixers but for `--mixer`."""
-    flags = ["--mixer", mixer, "--steps", str(args.steps), "--seq-len", str(args.seq_len),
-             "--d-model", str(args.d_model), "--n-layers", str(args.n_layers),
-             "--heads", str(args.heads), "--window", str(args.window),
-             "--d-bias", str(args.d_bias), "--batch-size", str(args.batch_size),
-             "--eval-every", str(args.eval_every), "--eval-windows", str(args.eval_windows),
+    flags = ["--mixer", mixer, "--steps", str(args.steps),
+             "--seq-len", str(args.seq_len), "--d-model", str(args.d_model),
+             "--n-layers", str(args.n_layers), "--heads", str(args.heads),
+             "--window", str(args.window), "--d-bias", str(args.d_bias),
+             "--batch-size", str(args.batch_size),
+             "--eval-every", str(args.eval_every),
+             "--eval-windows", str(args.eval_windows),
              "--ckpt-every", str(args.steps),
-             "--warmup", str(min(100, max(1, args.steps // 10))), "--seed", str(args.seed),
-             "--out", str(Path(args.runs) / mixer), "--device", args.device]
+             "--warmup", str(min(100, max(1, args.steps // 10))),
+             "--seed", str(args.seed), "--out", str(Path(args.runs) / mixer),
+             "--device", args.device]
     if args.corpus:
         flags += ["--corpus", args.corpus]
     if args.quiet:
@@ -140,8 +155,8 @@ def training_step(config: dict, batch: int, device: str, seed: int):
     torch.manual_seed(seed)
     model = LanguageModel(ModelConfig(**config)).to(device)
     # The optimiser of `aft.train`, so that a step here costs what a training step costs
-    optimizer = torch.optim.AdamW(training.decay_groups(model, 0.1), lr=1e-3, betas=(0.9, 0.95),
-                                  fused=True)
+    optimizer = torch.optim.AdamW(training.decay_groups(model, 0.1), lr=1e-3,
+                                  betas=(0.9, 0.95), fused=True)
     x = torch.randint(0, config["vocab_size"], (batch, config["seq_len"]),
                       generator=torch.Generator().manual_seed(seed)).to(device)
 
@@ -157,7 +172,9 @@ def training_step(config: dict, batch: int, device: str, seed: int):
     return one_step
 
 
-def measure_speed(configs: dict, batch: int, steps: int, device: str, seed: int) -> dict:
+def measure_speed(
+    configs: dict, batch: int, steps: int, device: str, seed: int
+) -> dict:
     r"""
     ## Steps per second
 
@@ -233,7 +250,9 @@ def measure_memory(config: dict, batch: int, device: str, seed: int) -> float:
 
 
 @torch.no_grad()
-def generation_times(configs: dict, positions, tokens: int, device: str, seed: int) -> dict:
+def generation_times(
+    configs: dict, positions, tokens: int, device: str, seed: int
+) -> dict:
     r"""
     ## Time per generated character
 
@@ -249,31 +268,42 @@ def generation_times(configs: dict, positions, tokens: int, device: str, seed: i
     honest; the median drops the odd step that was interrupted.
     """
     length = max(positions) + tokens + 1
-    ids = torch.randint(0, next(iter(configs.values()))["vocab_size"], (length,),
-                        generator=torch.Generator().manual_seed(seed)).to(device)
+    ids = torch.randint(
+        0,
+        next(iter(configs.values()))["vocab_size"],
+        (length,),
+        generator=torch.Generator().manual_seed(seed),
+    ).to(device)
     runs = []
     for mixer, config in configs.items():
         torch.manual_seed(seed)
-        model = LanguageModel(ModelConfig(**dict(config, seq_len=length))).to(device).eval()
+        model = (
+            LanguageModel(ModelConfig(**dict(config, seq_len=length)))
+            .to(device)
+            .eval()
+        )
         state, position = model.init_state(1), 0
         for target in sorted(positions):
             while position < target:
                 _, state = model.step(ids[position : position + 1], state)
                 position += 1
-            runs.append({"mixer": mixer, "start": target, "position": target, "model": model,
-                         "state": copy.deepcopy(state), "times": []})
+            runs.append({"mixer": mixer, "start": target, "position": target,
+                         "model": model, "state": copy.deepcopy(state),
+                         "times": []})
     for _ in range(tokens):
         for run in runs:
             tick = time.perf_counter()
-            _, run["state"] = run["model"].step(ids[run["position"] : run["position"] + 1],
-                                                run["state"])
+            _, run["state"] = run["model"].step(
+                ids[run["position"] : run["position"] + 1], run["state"]
+            )
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             run["times"].append(time.perf_counter() - tick)
             run["position"] += 1
     result = {mixer: {} for mixer in configs}
     for run in runs:
-        result[run["mixer"]][str(run["start"])] = 1000 * statistics.median(run["times"])
+        milliseconds = 1000 * statistics.median(run["times"])
+        result[run["mixer"]][str(run["start"])] = milliseconds
     return result
 
 
@@ -296,7 +326,12 @@ def plot(curves: dict, path: Path, title: str):
     ax.grid(alpha=0.3)
     ax.legend()
     # The first evaluations (about ln 84 ≈ 4.4) would squash the interesting part.
-    tail = [r["val_loss"] for rows in curves.values() for r in rows if r["val_loss"] is not None]
+    tail = [
+        r["val_loss"]
+        for rows in curves.values()
+        for r in rows
+        if r["val_loss"] is not None
+    ]
     ax.set_ylim(min(tail) - 0.05, min(max(tail), min(tail) + 1.5))
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
@@ -318,13 +353,23 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     started = time.perf_counter()
     report = {
-        "command": "python -m aft.compare " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m aft.compare "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "device": args.device,
-                    "load_average_before": load_before},
-        "settings": {k: v for k, v in vars(args).items() if k not in ("quiet", "runs", "out")},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": args.device,
+            "load_average_before": load_before,
+        },
+        "settings": {
+            k: v
+            for k, v in vars(args).items()
+            if k not in ("quiet", "runs", "out")
+        },
         "mixers": {},
     }
 
@@ -349,53 +394,81 @@ def main(argv=None) -> int:
 
     # ## 2. Speed and memory at `speed_seq_len`, the same characters per step
     speed_batch = max(1, args.batch_size * args.seq_len // args.speed_seq_len)
-    long_configs = {m: dict(report["mixers"][m]["config"], seq_len=args.speed_seq_len)
-                    for m in MIXERS}
-    speed = measure_speed(long_configs, speed_batch, args.speed_steps, args.device, args.seed)
+    long_configs = {
+        m: dict(report["mixers"][m]["config"], seq_len=args.speed_seq_len)
+        for m in MIXERS
+    }
+    speed = measure_speed(
+        long_configs, speed_batch, args.speed_steps, args.device, args.seed
+    )
     for mixer in MIXERS:
-        report["mixers"][mixer].update({
-            "speed_seq_len": args.speed_seq_len, "speed_batch": speed_batch,
-            "steps_per_s_long": speed[mixer]["steps_per_s"],
-            "step_times_s_long": speed[mixer]["step_times_s"],
-            "peak_memory_mib_long": measure_memory(long_configs[mixer], speed_batch,
-                                                   args.device, args.seed),
-        })
+        report["mixers"][mixer].update(
+            {
+                "speed_seq_len": args.speed_seq_len,
+                "speed_batch": speed_batch,
+                "steps_per_s_long": speed[mixer]["steps_per_s"],
+                "step_times_s_long": speed[mixer]["step_times_s"],
+                "peak_memory_mib_long": measure_memory(
+                    long_configs[mixer], speed_batch, args.device, args.seed
+                ),
+            }
+        )
 
     # ## 3. Generation time per character
-    generation = generation_times({m: report["mixers"][m]["config"] for m in MIXERS},
-                                  args.gen_positions, args.gen_tokens, args.device, args.seed)
+    generation = generation_times(
+        {m: report["mixers"][m]["config"] for m in MIXERS},
+        args.gen_positions,
+        args.gen_tokens,
+        args.device,
+        args.seed,
+    )
     for mixer in MIXERS:
         report["mixers"][mixer]["generation_ms_per_token"] = generation[mixer]
 
     # ## 4. A sample from the trained AFT-local model, through its recurrent step
-    model, vocab = load_model(Path(args.runs) / "local" / "ckpt.pt", args.device)
+    model, vocab = load_model(
+        Path(args.runs) / "local" / "ckpt.pt", args.device
+    )
     prompt = "\n"
-    ids = generate(model, vocab.encode(prompt)[None], args.sample_length, temperature=0.8,
-                   top_k=None, seed=0)
+    ids = generate(model, vocab.encode(prompt)[None], args.sample_length,
+                   temperature=0.8, top_k=None, seed=0)
     text = vocab.decode(ids[0])
     (out / "compare_sample.txt").write_text(text)
-    report["sample"] = {"mixer": "local", "prompt": prompt, "temperature": 0.8, "top_k": None,
-                        "seed": 0, "length": args.sample_length, "text": text}
+    report["sample"] = {
+        "mixer": "local",
+        "prompt": prompt,
+        "temperature": 0.8,
+        "top_k": None,
+        "seed": 0,
+        "length": args.sample_length,
+        "text": text,
+    }
 
     # ## Ratios and targets
     local, attention = report["mixers"]["local"], report["mixers"]["attention"]
     low, high = (str(p) for p in sorted(args.gen_positions))
+    generation_local = local["generation_ms_per_token"]
+    generation_attention = attention["generation_ms_per_token"]
     ratios = {
-        "val_loss_local_over_attention": local["final_val_loss"] / attention["final_val_loss"],
+        "val_loss_local_over_attention":
+            local["final_val_loss"] / attention["final_val_loss"],
         "steps_per_s_long_local_over_attention":
             local["steps_per_s_long"] / attention["steps_per_s_long"],
         "peak_memory_long_local_over_attention":
             local["peak_memory_mib_long"] / attention["peak_memory_mib_long"],
         "generation_high_over_low_local":
-            local["generation_ms_per_token"][high] / local["generation_ms_per_token"][low],
+            generation_local[high] / generation_local[low],
         "generation_high_over_low_attention":
-            attention["generation_ms_per_token"][high] / attention["generation_ms_per_token"][low],
+            generation_attention[high] / generation_attention[low],
     }
     report["ratios"] = ratios
     report["targets"] = {
-        "val_loss_within_2_percent": ratios["val_loss_local_over_attention"] <= 1.02,
-        "steps_per_s_long_at_least_1_5x": ratios["steps_per_s_long_local_over_attention"] >= 1.5,
-        "local_generation_ratio_at_most_1_2": ratios["generation_high_over_low_local"] <= 1.2,
+        "val_loss_within_2_percent":
+            ratios["val_loss_local_over_attention"] <= 1.02,
+        "steps_per_s_long_at_least_1_5x":
+            ratios["steps_per_s_long_local_over_attention"] >= 1.5,
+        "local_generation_ratio_at_most_1_2":
+            ratios["generation_high_over_low_local"] <= 1.2,
     }
     report["machine"]["load_average_after"] = os.getloadavg()
     report["wall_s"] = time.perf_counter() - started
@@ -405,24 +478,33 @@ def main(argv=None) -> int:
          f"{args.n_layers} blocks, d={args.d_model}, seq_len {args.seq_len}, "
          f"{args.steps} steps of {args.batch_size}×{args.seq_len} characters")
     (out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
-    columns = ["mixer", "parameters", "final_val_loss", "final_val_bpc", "train_steps_per_s",
-               "steps_per_s_long", "peak_memory_mib_long"]
+    columns = ["mixer", "parameters", "final_val_loss", "final_val_bpc",
+               "train_steps_per_s", "steps_per_s_long", "peak_memory_mib_long"]
     with (out / "compare.csv").open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow([*columns, f"gen_ms_per_token_{low}", f"gen_ms_per_token_{high}"])
+        writer.writerow(
+            [*columns, f"gen_ms_per_token_{low}", f"gen_ms_per_token_{high}"]
+        )
         for mixer in MIXERS:
             row = report["mixers"][mixer]
-            writer.writerow([mixer] + [round(row[c], 4) if isinstance(row[c], float) else row[c]
-                                       for c in columns[1:]]
-                            + [round(row["generation_ms_per_token"][p], 4) for p in (low, high)])
-    # The trained AFT-local model's position biases, which the training page draws
-    # (`python -m aft.figures`)
+            writer.writerow(
+                [mixer]
+                + [round(row[c], 4) if isinstance(row[c], float) else row[c]
+                   for c in columns[1:]]
+                + [round(row["generation_ms_per_token"][p], 4)
+                   for p in (low, high)])
+    # The trained AFT-local model's position biases, which the training page
+    # draws (`python -m aft.figures`)
     from aft.figures import write_learned_biases
     write_learned_biases(model, out / "learned_biases.json")
-    print(json.dumps({"ratios": ratios, "targets": report["targets"]}, indent=2))
-    # The weights explorer's data (`aft.explore`), from the two models just trained
+    print(json.dumps({"ratios": ratios, "targets": report["targets"]},
+                     indent=2))
+    # The weights explorer's data (`aft.explore`), from the two models just
+    # trained
     explorer_flags = ["--runs", args.runs, "--out", str(out)]
-    return explore.main(explorer_flags + (["--corpus", args.corpus] if args.corpus else []))
+    if args.corpus:
+        explorer_flags += ["--corpus", args.corpus]
+    return explore.main(explorer_flags)
 
 
 if __name__ == "__main__":

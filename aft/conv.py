@@ -35,8 +35,13 @@ from aft._checks import check_bias, check_qkv, compute_dtype
 from aft.kernel import banded_weighted_mean
 
 
-def aft_conv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,
-             causal: bool = False) -> torch.Tensor:
+def aft_conv(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    w: torch.Tensor,
+    causal: bool = False,
+) -> torch.Tensor:
     """AFT-conv (Eq. 6) with $h$ heads.
 
     * `q`, `v`: `[batch, seq, d]`, with `d` a multiple of $h$;
@@ -47,21 +52,33 @@ def aft_conv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,
     Returns `[batch, seq, d]`.
     """
     if not isinstance(k, torch.Tensor) or k.dim() != 3:
-        raise ValueError(f"k must be [batch, seq, heads], got "
-                         f"{tuple(k.shape) if isinstance(k, torch.Tensor) else type(k).__name__}")
+        tensor = isinstance(k, torch.Tensor)
+        got = tuple(k.shape) if tensor else type(k).__name__
+        raise ValueError(f"k must be [batch, seq, heads], got {got}")
     heads = k.shape[2]
     check_qkv(q, k, v, key_channels=heads)
     batch, seq, d = q.shape
     if d % heads:
-        raise ValueError(f"q's {d} channels do not split into k's {heads} heads "
-                         f"(q {tuple(q.shape)}, k {tuple(k.shape)})")
+        raise ValueError(
+            f"q's {d} channels do not split into k's {heads} heads "
+            f"(q {tuple(q.shape)}, k {tuple(k.shape)})"
+        )
     if not isinstance(w, torch.Tensor) or w.dim() != 2:
-        raise ValueError(f"w must be [heads, width], got "
-                         f"{tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__}")
+        tensor = isinstance(w, torch.Tensor)
+        got = tuple(w.shape) if tensor else type(w).__name__
+        raise ValueError(f"w must be [heads, width], got {got}")
     if not causal and w.shape[1] % 2 == 0:
-        raise ValueError(f"w must be [heads, 2s - 1] (non-causal): its width {w.shape[1]} is "
-                         f"even; got w {tuple(w.shape)}")
-    check_bias("w", w, (heads, w.shape[1]), q, "[heads, s]" if causal else "[heads, 2s - 1]")
+        raise ValueError(
+            f"w must be [heads, 2s - 1] (non-causal): its width {w.shape[1]} "
+            f"is even; got w {tuple(w.shape)}"
+        )
+    check_bias(
+        "w",
+        w,
+        (heads, w.shape[1]),
+        q,
+        "[heads, s]" if causal else "[heads, 2s - 1]",
+    )
     in_dtype, dtype = q.dtype, compute_dtype(q)
     q, k, v, w = (x.to(dtype) for x in (q, k, v, w))
 
@@ -70,8 +87,9 @@ def aft_conv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,
     # key first (causal: flipped)
     w = w.flip(-1) if causal else w
     band = w.unsqueeze(1).expand(heads, seq, w.shape[1])
-    mean = banded_weighted_mean(k.unsqueeze(-1), v.view(batch, seq, heads, d // heads), band,
-                                causal)
+    mean = banded_weighted_mean(
+        k.unsqueeze(-1), v.view(batch, seq, heads, d // heads), band, causal
+    )
     # $\sigma(Q_t) \odot$ the weighted average, heads joined again
     return (torch.sigmoid(q) * mean.reshape(batch, seq, d)).to(in_dtype)
 
@@ -83,10 +101,14 @@ def aft_conv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,
 class AFTConv(nn.Module):
     """AFT-conv on `[batch, seq, d_model]` with `heads` kernels of `window` positions."""
 
-    def __init__(self, d_model: int, heads: int, window: int, causal: bool = True):
+    def __init__(
+        self, d_model: int, heads: int, window: int, causal: bool = True
+    ):
         super().__init__()
         if d_model % heads:
-            raise ValueError(f"d_model={d_model} must be a multiple of heads={heads}")
+            raise ValueError(
+                f"d_model={d_model} must be a multiple of heads={heads}"
+            )
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
         self.causal = causal
@@ -102,11 +124,18 @@ class AFTConv(nn.Module):
     def kernels(self) -> torch.Tensor:
         r"""Eq. 8: $w = \gamma (w - \mathrm{mean}) / \mathrm{std} + \beta$, per head."""
         w = self.kernel
-        if w.shape[1] == 1:  # one tap has no spread to normalise: only $\beta$ is left
+        if w.shape[1] == 1:  # one tap: no spread to normalise, only β is left
             return self.beta.expand_as(w)
-        normalised = (w - w.mean(dim=1, keepdim=True)) / (w.std(dim=1, keepdim=True) + 1e-6)
+        mean = w.mean(dim=1, keepdim=True)
+        normalised = (w - mean) / (w.std(dim=1, keepdim=True) + 1e-6)
         return self.gamma * normalised + self.beta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = aft_conv(self.query(x), self.key(x), self.value(x), self.kernels(), self.causal)
+        y = aft_conv(
+            self.query(x),
+            self.key(x),
+            self.value(x),
+            self.kernels(),
+            self.causal,
+        )
         return self.output(y)

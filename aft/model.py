@@ -94,17 +94,30 @@ class ModelConfig:
     def check(self):
         """Reject a shape that cannot be built, with a message that says which flag to change."""
         if self.mixer not in MIXERS:
-            raise ValueError(f"unknown mixer {self.mixer!r}; choose one of {', '.join(MIXERS)}")
-        for name in ("vocab_size", "seq_len", "d_model", "n_layers", "d_bias", "heads", "d_ff"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.mixer in ("local", "conv") and not 1 <= self.window <= self.seq_len:
             raise ValueError(
-                f"window {self.window} is not allowed with seq_len {self.seq_len}: "
+                f"unknown mixer {self.mixer!r}; "
+                f"choose one of {', '.join(MIXERS)}"
+            )
+        for name in ("vocab_size", "seq_len", "d_model", "n_layers", "d_bias",
+                     "heads", "d_ff"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} must be at least 1, got {getattr(self, name)}"
+                )
+        if (
+            self.mixer in ("local", "conv")
+            and not 1 <= self.window <= self.seq_len
+        ):
+            raise ValueError(
+                f"window {self.window} is not allowed with "
+                f"seq_len {self.seq_len}: "
                 f"AFT-{self.mixer} needs 1 <= window <= seq_len"
             )
         if self.mixer in ("attention", "conv") and self.d_model % self.heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
+            raise ValueError(
+                f"d_model {self.d_model} is not divisible by "
+                f"heads {self.heads}"
+            )
         return self
 
     def to_dict(self) -> dict:
@@ -139,7 +152,8 @@ class CausalSelfAttention(nn.Module):
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         """`[batch, seq, d_model]` → `[batch, heads, seq, d_head]`, the layout SDPA expects."""
         batch, seq, d_model = x.shape
-        return x.view(batch, seq, self.heads, d_model // self.heads).transpose(1, 2)
+        d_head = d_model // self.heads
+        return x.view(batch, seq, self.heads, d_head).transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q = self.split_heads(self.query(x))
@@ -167,14 +181,19 @@ class CausalSelfAttention(nn.Module):
             "length": 0,
         }
 
-    def step(self, x_t: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+    def step(
+        self, x_t: torch.Tensor, state: dict
+    ) -> tuple[torch.Tensor, dict]:
         """
         One new position: its query attends to every cached key, its own included, so no mask
         is needed. The work grows with the cache: $O(td)$ at position $t$.
         """
         t = state["length"]
         if t >= self.seq_len:
-            raise ValueError(f"position {t} is past seq_len {self.seq_len}, the KV cache's size")
+            raise ValueError(
+                f"position {t} is past seq_len {self.seq_len}, "
+                "the KV cache's size"
+            )
         # `[batch, heads, 1, d_head]` each
         q, k, v = (self.split_heads(proj(x_t[:, None])) for proj in
                    (self.query, self.key, self.value))
@@ -197,7 +216,9 @@ def make_mixer(config: ModelConfig) -> nn.Module:
     """
     c = config
     if c.mixer == "local":
-        return AFTLocal(c.d_model, c.seq_len, c.window, d_bias=c.d_bias, causal=True)
+        return AFTLocal(
+            c.d_model, c.seq_len, c.window, d_bias=c.d_bias, causal=True
+        )
     if c.mixer == "full":
         return AFTFull(c.d_model, c.seq_len, d_bias=c.d_bias, causal=True)
     if c.mixer == "simple":
@@ -206,7 +227,9 @@ def make_mixer(config: ModelConfig) -> nn.Module:
         return AFTConv(c.d_model, c.heads, c.window, causal=True)
     if c.mixer == "attention":
         return CausalSelfAttention(c.d_model, c.heads, c.seq_len)
-    raise ValueError(f"unknown mixer {c.mixer!r}; choose one of {', '.join(MIXERS)}")
+    raise ValueError(
+        f"unknown mixer {c.mixer!r}; choose one of {', '.join(MIXERS)}"
+    )
 
 
 class FeedForward(nn.Module):
@@ -278,7 +301,9 @@ class LanguageModel(nn.Module):
         self.config = config.check()
         self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.position_embedding = nn.Embedding(config.seq_len, config.d_model)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.blocks = nn.ModuleList(
+            Block(config) for _ in range(config.n_layers)
+        )
         self.final_norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size)
         # Embeddings start small, $\mathcal{N}(0, 0.02^2)$ as in GPT-2, so that no input
@@ -291,7 +316,9 @@ class LanguageModel(nn.Module):
         """`ids` `[batch, seq]` of character ids → logits `[batch, seq, vocab]`."""
         seq = ids.shape[1]
         if seq > self.config.seq_len:
-            raise ValueError(f"{seq} tokens are more than seq_len {self.config.seq_len}")
+            raise ValueError(
+                f"{seq} tokens are more than seq_len {self.config.seq_len}"
+            )
         positions = torch.arange(seq, device=ids.device)
         # $h^0$ `[batch, seq, d_model]`
         h = self.token_embedding(ids) + self.position_embedding(positions)
@@ -313,14 +340,20 @@ class LanguageModel(nn.Module):
         if not self.can_step:
             raise NotImplementedError(
                 f"mixer {self.config.mixer!r} has no recurrent step; "
-                f"use one of {', '.join(RECURRENT_MIXERS)} or run forward() on a window"
+                f"use one of {', '.join(RECURRENT_MIXERS)} "
+                "or run forward() on a window"
             )
         device = device or self.head.weight.device
         dtype = dtype or self.head.weight.dtype
-        layers = [b.mixer.init_state(batch, device=device, dtype=dtype) for b in self.blocks]
+        layers = [
+            b.mixer.init_state(batch, device=device, dtype=dtype)
+            for b in self.blocks
+        ]
         return {"position": 0, "layers": layers}
 
-    def step(self, ids_t: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+    def step(
+        self, ids_t: torch.Tensor, state: dict
+    ) -> tuple[torch.Tensor, dict]:
         """
         One character per sequence, `ids_t` `[batch]`, → the next character's logits
         `[batch, vocab]` and the new state: the parallel `forward` computed one position at a
@@ -335,10 +368,15 @@ class LanguageModel(nn.Module):
         # $h^0_t$ `[batch, d_model]`
         h = self.token_embedding(ids_t) + self.position_embedding.weight[t]
         layers = []
-        for block, layer_state in zip(self.blocks, state["layers"], strict=True):
+        for block, layer_state in zip(
+            self.blocks, state["layers"], strict=True
+        ):
             h, layer_state = block.step(h, layer_state)
             layers.append(layer_state)
-        return self.head(self.final_norm(h)), {"position": t + 1, "layers": layers}
+        return self.head(self.final_norm(h)), {
+            "position": t + 1,
+            "layers": layers,
+        }
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -44,7 +44,9 @@ from aft.data import Vocabulary
 from aft.model import LanguageModel, ModelConfig
 
 
-def load_model(path: str | Path, device="cpu") -> tuple[LanguageModel, Vocabulary]:
+def load_model(
+    path: str | Path, device="cpu"
+) -> tuple[LanguageModel, Vocabulary]:
     """
     ## Loading a checkpoint
 
@@ -56,7 +58,9 @@ def load_model(path: str | Path, device="cpu") -> tuple[LanguageModel, Vocabular
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     for key in ("model", "config", "chars"):
         if key not in checkpoint:
-            raise ValueError(f"{path} is not a checkpoint of aft.train (no {key!r})")
+            raise ValueError(
+                f"{path} is not a checkpoint of aft.train (no {key!r})"
+            )
     model = LanguageModel(ModelConfig(**checkpoint["config"]))
     model.load_state_dict(checkpoint["model"])
     return model.to(device).eval(), Vocabulary(checkpoint["chars"])
@@ -81,8 +85,14 @@ def next_token(logits: torch.Tensor, temperature: float, top_k: int | None,
 
 
 @torch.no_grad()
-def generate(model: LanguageModel, prompt: torch.Tensor, length: int, temperature: float = 1.0,
-             top_k: int | None = None, seed: int = 0) -> torch.Tensor:
+def generate(
+    model: LanguageModel,
+    prompt: torch.Tensor,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
     """
     ## The generation loop
 
@@ -99,7 +109,13 @@ def generate(model: LanguageModel, prompt: torch.Tensor, length: int, temperatur
         # AFT-full and AFT-conv: the whole (cropped) context for every character.
         for _ in range(length):
             logits = model(ids[:, -seq_len:])[:, -1]
-            ids = torch.cat([ids, next_token(logits, temperature, top_k, generator)[:, None]], 1)
+            ids = torch.cat(
+                [
+                    ids,
+                    next_token(logits, temperature, top_k, generator)[:, None],
+                ],
+                1,
+            )
         return ids
 
     def read(context: torch.Tensor):
@@ -124,13 +140,28 @@ def generate(model: LanguageModel, prompt: torch.Tensor, length: int, temperatur
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m aft.sample", description="Generate text from an aft.train checkpoint.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", default="runs/local/ckpt.pt", help="a checkpoint of aft.train")
+        prog="python -m aft.sample",
+        description="Generate text from an aft.train checkpoint.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--checkpoint",
+        default="runs/local/ckpt.pt",
+        help="a checkpoint of aft.train",
+    )
     p.add_argument("--prompt", default="\n", help="text to continue")
-    p.add_argument("--length", type=int, default=500, help="characters to generate")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 for greedy")
-    p.add_argument("--top-k", type=int, default=None, help="keep the k likeliest characters")
+    p.add_argument(
+        "--length", type=int, default=500, help="characters to generate"
+    )
+    p.add_argument(
+        "--temperature", type=float, default=0.8, help="0 for greedy"
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        help="keep the k likeliest characters",
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds the draws")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     return p
@@ -139,8 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.length < 0 or args.temperature < 0 or (args.top_k is not None and args.top_k < 1):
-            raise ValueError("--length and --temperature must be >= 0, --top-k >= 1")
+        if (
+            args.length < 0
+            or args.temperature < 0
+            or (args.top_k is not None and args.top_k < 1)
+        ):
+            raise ValueError(
+                "--length and --temperature must be >= 0, --top-k >= 1"
+            )
         device = args.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -149,7 +186,9 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    ids = generate(model, prompt, args.length, args.temperature, args.top_k, args.seed)
+    ids = generate(
+        model, prompt, args.length, args.temperature, args.top_k, args.seed
+    )
     print(vocab.decode(ids[0]))
     return 0
 

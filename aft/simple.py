@@ -40,7 +40,9 @@ def aft_simple(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if causal:
         # A window of one key with bias 0: $e^{0} = 1$ for every key, near or far
         zero_band = torch.zeros(1, q.shape[1], 1, dtype=dtype, device=q.device)
-        mean = banded_weighted_mean(k.unsqueeze(2), v.unsqueeze(2), zero_band, True).squeeze(2)
+        mean = banded_weighted_mean(
+            k.unsqueeze(2), v.unsqueeze(2), zero_band, True
+        ).squeeze(2)
     else:
         # $\mathrm{softmax}$ over time (dimension 1), then the weighted sum: `[batch, 1, d]`
         mean = (torch.softmax(k, dim=1) * v).sum(dim=1, keepdim=True)
@@ -64,20 +66,35 @@ class AFTSimple(nn.Module):
         self.output = nn.Linear(d_model, d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(aft_simple(self.query(x), self.key(x), self.value(x), self.causal))
+        return self.output(
+            aft_simple(self.query(x), self.key(x), self.value(x), self.causal)
+        )
 
     def init_state(self, batch: int, device=None, dtype=None) -> dict:
         r"""The empty state: no keys seen, sums 0, $\mu = -\infty$."""
-        zeros = torch.zeros(batch, self.d_model, device=device or self.query.weight.device,
-                            dtype=dtype or self.query.weight.dtype)
-        return {"ev": zeros, "e": zeros.clone(), "max": torch.full_like(zeros, float("-inf"))}
+        zeros = torch.zeros(
+            batch,
+            self.d_model,
+            device=device or self.query.weight.device,
+            dtype=dtype or self.query.weight.dtype,
+        )
+        return {
+            "ev": zeros,
+            "e": zeros.clone(),
+            "max": torch.full_like(zeros, float("-inf")),
+        }
 
     def step(self, x: torch.Tensor, state: dict):
         """One token `x` `[batch, d_model]` → `(y [batch, d_model], new state)`."""
         if not self.causal:
-            raise ValueError("step() needs a causal AFTSimple: a non-causal one sees the future")
+            raise ValueError(
+                "step() needs a causal AFTSimple: "
+                "a non-causal one sees the future"
+            )
         q, k, v = self.query(x), self.key(x), self.value(x)
         # Add $e^{K_t}$ to the sums: $\mu' = \max(\mu, K_t)$, old sums scaled by $e^{\mu - \mu'}$
-        ev, e, new_max = merge_sums(state["ev"], state["e"], state["max"], v, torch.ones_like(k), k)
+        ev, e, new_max = merge_sums(
+            state["ev"], state["e"], state["max"], v, torch.ones_like(k), k
+        )
         y = self.output(torch.sigmoid(q) * ev / e)
         return y, {"ev": ev, "e": e, "max": new_max}

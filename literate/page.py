@@ -99,17 +99,20 @@ def render(source: Source, site: Site, math_html, strings=None, lang: str | None
             classes += f' lit-untranslated lit-{state}" lang="en'
             marker = f'<p class="lit-marker" lang="{lang}">{html.escape(ui.t(lang, state))}</p>\n'
         link_title = html.escape(ui.t(lang or "en", "Link to this section"))
+        # The code comes first so that it can float beside the prose: what prose runs
+        # past the code's end, and anything wide, takes the row's full width (the CSS
+        # shows the prose first where the two are stacked).
         rows.append(
             f'<section class="lit-row" id="{anchor}">\n'
+            f'<div class="lit-code">{code}</div>\n'
             f'<div class="{classes}"><a class="lit-anchor" href="#{anchor}" '
-            f'title="{link_title}" aria-hidden="true" tabindex="-1"></a>\n{marker}{body}</div>\n'
-            f'<div class="lit-code">{code}</div>\n</section>\n'
+            f'title="{link_title}" aria-hidden="true" tabindex="-1"></a>\n{marker}{body}'
+            '</div>\n</section>\n'
         )
     kind = "literate-md" if source.path.endswith(".md") else "literate-py"
     return (
         "---\n"
         f"title: {_yaml_string(translated_title(source, lookup))}\n"
-        "hide: [toc]\n"
         f"edit_url: {site.edit_url}{edit_path or source.path}\n"
         "---\n\n"
         f'<div class="literate {kind}">\n{"".join(rows)}</div>\n'

@@ -7,6 +7,11 @@ explains. In a Python file the prose is
 * a class or function docstring, which is shown beside its signature, and
 * a run of full-line `#` comments, which owns the code below it up to the next prose.
 
+Each top-level function or class and each method starts a row of its own, so that code never
+stands beside the prose of the definition above it: a definition with no prose of its own
+gets a row without prose, unless it directly follows a comment block that owns no code yet
+(that comment is its prose). Functions nested in functions stay with the code around them.
+
 Everything else is code, and no code line is ever lost or reordered: joining the code of all
 sections gives back the source with its prose lines removed (the tests check this on awkward
 inputs). Python's own tokenizer and `ast` find comments and docstrings, so a `#` inside a string
@@ -40,7 +45,8 @@ class Section:
     source line its first line came from, so that errors in math can name it. `lines` are the
     code lines as `(line number, text with its own line ending)`; they need not be contiguous,
     because a docstring sits between a signature and the body it describes. `name` is the
-    qualified name of the class or function whose docstring this is, for a readable anchor.
+    qualified name of the class or function whose docstring this is, or whose definition a
+    row without prose starts, for a readable anchor.
     """
 
     kind: str  # "module", "docstring", "comment", "markdown" or "code" (no prose)
@@ -81,6 +87,7 @@ def split_python(path: str, text: str) -> list[Section]:
     lines = io.StringIO(text).readlines()  # split at \n only, as the tokenizer does
     docstrings = _docstrings(path, text)
     comments = _comment_lines(path, text, docstrings)
+    definitions = _definitions(text)
 
     sections: list[Section] = []
     current: Section | None = None
@@ -102,12 +109,37 @@ def split_python(path: str, text: str) -> list[Section]:
             current.prose += comments[number] + "\n"
             number += 1
         else:
-            if current is None:  # code before any prose: a section without prose
-                current = Section("code", "", number)
+            if current is None or (number in definitions and not _owns(current)):
+                # code before any prose, or a definition without prose: a row of its own
+                current = Section("code", "", number, name=definitions.get(number))
                 sections.append(current)
             current.lines.append((number, lines[number - 1]))
             number += 1
     return sections
+
+
+def _owns(section: Section) -> bool:
+    """True when the next definition belongs to `section`: a comment block with no code yet."""
+    return section.kind == "comment" and not any(text.strip() for _, text in section.lines)
+
+
+def _definitions(text: str) -> dict[int, str]:
+    """First lines (first decorator, if any) of top-level functions and classes and of
+    methods, that is definitions directly in a module or class body: line → qualified name."""
+    found: dict[int, str] = {}
+
+    def visit(body: list[ast.stmt], qualname: str) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = qualname + node.name
+                found[min([node.lineno] + [d.lineno for d in node.decorator_list])] = name
+                if isinstance(node, ast.ClassDef):
+                    visit(node.body, name + ".")
+
+    with warnings.catch_warnings():  # `_docstrings` has already reported a syntax error
+        warnings.simplefilter("ignore")
+        visit(ast.parse(text).body, "")
+    return found
 
 
 def _take_signature(previous: Section, section: Section, signature_line: int) -> None:

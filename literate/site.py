@@ -18,6 +18,7 @@ import html
 import logging
 import os
 import posixpath
+import re
 import shutil
 import subprocess
 import sys
@@ -164,6 +165,8 @@ def write_language(root: Path, config: Config, lang: str, sources: list[page.Sou
     source_language = lang == config.source_language
     _copy_hand_written(root / "docs", docs, skip=set(config.site.pages))
     _copy_katex_assets(root / "node_modules" / "katex" / "dist", docs / "assets" / "katex")
+    _copy_fonts(root / "node_modules" / "@fontsource", docs / "assets",
+                copy=source_language, prefix="" if source_language else "../../assets/")
     nav, rejected = [], []
     math_html = search.searchable(katex.html)
     for source in sources:
@@ -315,6 +318,35 @@ def _copy_katex_assets(dist: Path, target: Path) -> None:
     shutil.copytree(dist / "fonts", target / "fonts")
 
 
+# Noto fonts for the scripts the theme's fonts lack, from Fontsource's npm packages: only
+# the subsets of those scripts (not their Latin), in the weights the theme uses.
+FONTS = {"noto-sans-sinhala": ("sinhala",), "noto-sans-sc": ("[",), "noto-sans-jp": ("[",)}
+FONT_WEIGHTS = ("400", "700")
+
+
+def _copy_fonts(fontsource: Path, assets: Path, copy: bool, prefix: str) -> None:
+    """Write `assets/fonts.css` (the `@font-face` rules, each font split by `unicode-range`,
+    so a page downloads only the pieces its text needs) and, with `copy`, the WOFF2 files
+    into `assets/fonts/`. The files are copied once, into the source language's site;
+    the other languages' CSS points at them through `prefix` (`../../assets/`)."""
+    faces = []
+    for package, subsets in FONTS.items():
+        for weight in FONT_WEIGHTS:
+            css = (fontsource / package / f"{weight}.css").read_text(encoding="utf-8")
+            for name, body in re.findall(r"/\* (\S+) \*/\s*@font-face \{(.*?)\}", css, re.S):
+                subset = name[len(package) + 1 :]
+                if not subset.startswith(subsets):
+                    continue
+                file = re.search(r"url\(\./files/([^)]+\.woff2)\)", body).group(1)
+                if copy:
+                    (assets / "fonts").mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(fontsource / package / "files" / file, assets / "fonts")
+                body = re.sub(r"src:[^;]*;", f"src: url({prefix}fonts/{file}) format('woff2');",
+                              body)
+                faces.append(f"@font-face {{{body}}}\n")
+    (assets / "fonts.css").write_text("".join(faces), encoding="utf-8")
+
+
 def _mkdocs(root: Path, docs: Path, site: Path, nav: list, options: dict | None = None,
             dirty: bool = False) -> None:
     """Let MkDocs Material assemble the pages, strictly: any warning fails the build.
@@ -331,6 +363,7 @@ def _mkdocs(root: Path, docs: Path, site: Path, nav: list, options: dict | None 
     try:
         config = load_config(str(root / "mkdocs.yml"), docs_dir=str(docs), site_dir=str(site),
                              nav=nav, strict=True, **(options or {}))
+        config.plugins["literate-toc"] = _toc_plugin()
         _compile_templates_once(config.theme)
         if dirty:
             with _quiet_dirty_warning():
@@ -403,6 +436,37 @@ class _quiet_dirty_warning(logging.Filter):  # noqa: N801 - used as a context ma
 
     def __exit__(self, *exc):
         logging.getLogger("mkdocs.commands.build").removeFilter(self)
+
+
+def _toc_plugin():
+    """A MkDocs plugin that gives Material the table of contents of our pages: Markdown's
+    toc extension never looks inside the HTML block a page is, so we read the headings
+    (their ids come from `page._heading_ids`) from the page's HTML ourselves."""
+    from mkdocs.plugins import BasePlugin
+    from mkdocs.structure.toc import get_toc
+
+    class Toc(BasePlugin):
+        def on_page_content(self, html_text, page, **kwargs):
+            if not page.toc.items:
+                page.toc = get_toc(toc_tokens(html_text))
+            return html_text
+
+    return Toc()
+
+
+def toc_tokens(html_text: str) -> list[dict]:
+    """h2 and h3 headings with ids, as MkDocs' toc tokens (h3s nested under their h2)."""
+    tokens: list[dict] = []
+    for level, anchor, inner in re.findall(r'<h([23]) id="([^"]+)">(.*?)</h\1>', html_text,
+                                           re.S):
+        inner = re.sub(r'<span class="katex-mathml">.*?</math></span>', "", inner, flags=re.S)
+        name = html.escape(html.unescape(re.sub(r"<[^>]+>", "", inner)).strip())
+        token = {"level": int(level), "id": anchor, "name": name, "children": []}
+        if token["level"] == 3 and tokens:
+            tokens[-1]["children"].append(token)
+        else:
+            tokens.append(token)
+    return tokens
 
 
 def _last_commit_time(root: Path) -> str:

@@ -84,7 +84,9 @@ def test_sinhala_page_side_by_side(browser, server):
       const row = [...document.querySelectorAll('.lit-row')].find(r =>
           r.querySelector('.lit-code pre') && r.querySelector('.lit-prose p'));
       const b = e => e.getBoundingClientRect();
-      return [b(row.querySelector('.lit-prose')).right, b(row.querySelector('.lit-code')).left];
+      const text = document.createRange();  // the first line: the prose runs under the code
+      text.selectNodeContents(row.querySelector('.lit-prose p'));
+      return [text.getClientRects()[0].right, b(row.querySelector('.lit-code')).left];
     }""")
     assert box[0] <= box[1]
     assert page.locator(".katex").count() > 0

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,32 @@ def g():
     "signature_comment": 'def f(\n    # the argument\n    x,\n):\n    """Doc."""\n    return x\n',
     "no_trailing_newline": "# c\nx = 1",
     "shebang": "#!/usr/bin/env python\n# Real prose.\nx = 1\n",
+    "definitions": '''
+# The layer.
+class Layer:
+    """A layer."""
+
+    scale = 2
+
+    def forward(self, x):
+        def helper(y):
+            return y
+        return helper(x)
+
+    @staticmethod
+    def backward(g):
+        return g
+
+    # Prose of its own.
+
+    def reset(self):
+        pass
+
+
+def plain():
+    return 1
+LIMIT = 3
+''',
 }
 
 
@@ -119,6 +146,35 @@ def test_what_goes_where():
     assert sections.split("c.py", AWKWARD["crlf"])[0].prose == "Title.\n\nText."
     assert [s.kind for s in sections.split("s.py", AWKWARD["signature_comment"])] == ["docstring"]
     assert "#!/usr/bin/env" in sections.split("s.py", AWKWARD["shebang"])[0].code
+
+
+def test_every_definition_starts_a_row():
+    """A method or top-level def without prose gets a row of its own (decorators included);
+    a nested function stays with its code; a comment that owns no code yet owns the def."""
+    split = sections.split("d.py", AWKWARD["definitions"])[1:]  # [0]: the blank first line
+    rows = [(s.kind, s.name, s.code.strip().split("\n")[0] if s.code.strip() else "")
+            for s in split]
+    assert rows == [
+        ("comment", None, ""),
+        ("docstring", "Layer", "class Layer:"),
+        ("code", "Layer.forward", "def forward(self, x):"),
+        ("code", "Layer.backward", "@staticmethod"),
+        ("comment", None, "def reset(self):"),
+        ("code", "plain", "def plain():"),
+    ]
+    assert "def helper(y):" in split[2].code and "LIMIT = 3" in split[5].code
+    assert split[1].code.count("def ") == 0 and "scale = 2" in split[1].code
+
+
+def test_no_row_of_a_real_source_holds_two_definitions():
+    """The rule above, on every page of the book: no row holds the start of a second
+    top-level def/class or method."""
+    for file in sorted((ROOT / "aft").glob("*.py")):
+        text = file.read_text(encoding="utf-8")
+        starts = set(sections._definitions(text))
+        for section in sections.split(str(file), text):
+            inside = [n for n, _ in section.lines if n in starts]
+            assert len(inside) <= 1, f"{file.name}:{inside}: two definitions in one row"
 
 
 def test_labml_style_tex_in_plain_strings_is_kept_as_written():
@@ -170,3 +226,49 @@ def test_cli_names_an_unreadable_file(tmp_path):
     run = subprocess.run([sys.executable, "-m", "literate", "sections", str(tmp_path / "no.py")],
                          cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 1 and "no.py:0: cannot read" in run.stderr
+
+
+# Pages whose code is being rewritten on another branch (the teach-first AFT-local, its fast
+# kernel, the Triton kernel): their authors bring them to these rules; drop them from here
+# when they are merged. Every other page must pass.
+PENDING = {"local.py", "kernel.py", "triton.py"}
+CODE_WIDTH = 79  # characters: the code column holds this many at 1280 px and wider
+
+
+def _code_column(file: Path):
+    """(line number, text) of every line a page shows in its code column."""
+    text = file.read_text(encoding="utf-8")
+    return [(n, line.rstrip("\r\n")) for s in sections.split(str(file), text)
+            for n, line in s.lines]
+
+
+def _pages():
+    """The `aft/` sources that are pages of the site (listed in mkdocs.yml)."""
+    import yaml
+
+    listed = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["extra"]["literate"]["pages"]
+    files = [ROOT / p for p in listed if p.startswith("aft/") and p.endswith(".py")]
+    return [pytest.param(f, marks=pytest.mark.xfail(reason="rewritten on another branch",
+                                                     strict=False))
+            if f.name in PENDING else f for f in files if f.is_file()]
+
+
+@pytest.mark.parametrize("file", _pages(), ids=lambda p: p.name)
+def test_code_lines_fit_the_code_column(file):
+    """Prose lines (comments, docstrings) may be long: only code lines count."""
+    long = [f"{file.name}:{n}: {len(line)} characters" for n, line in _code_column(file)
+            if len(line) > CODE_WIDTH]
+    assert long == []
+
+
+@pytest.mark.parametrize("file", _pages(), ids=lambda p: p.name)
+def test_comments_in_the_code_column_are_plain_text(file):
+    """Nobody renders a comment that stands beside code (a trailing comment, or one in a
+    signature): math and Markdown in it would show raw. They belong in the prose."""
+    shown = dict(_code_column(file))
+    found = []
+    for token in tokenize.generate_tokens(io.StringIO(file.read_text("utf-8")).readline):
+        if token.type == tokenize.COMMENT and token.start[0] in shown:
+            if "$" in token.string or "`" in token.string:
+                found.append(f"{file.name}:{token.start[0]}: {token.string}")
+    assert found == []

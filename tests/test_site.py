@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from literate import site
+from literate import sections, site
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def test_literate_pages_link_lines_to_the_repository(built_site):
         assert f"https://github.com/aft-annotated/aft-annotated/blob/main/{source}#L" in text
         assert f"https://github.com/aft-annotated/aft-annotated/edit/main/{source}" in text
         assert 'class="katex"' in text
-        prose = re.findall(r'class="lit-prose">(.*?)</div>\n<div class="lit-code">', text, re.S)
+        prose = re.findall(r'class="lit-prose">(.*?)</div>\n</section>', text, re.S)
         assert prose and not any("$" in re.sub(r"<[^>]+>", "", p) for p in prose)
 
 
@@ -73,3 +73,44 @@ def test_offline_assets(built_site):
     for page in built_site.path.rglob("*.html"):
         text = page.read_text()
         assert "fonts.googleapis" not in text and "cdn.jsdelivr" not in text
+
+
+def test_no_row_holds_two_definitions(built_site):
+    """On every page of every language, a row's code holds the start of at most one top-level
+    def/class or method. Code lines link to their source line (`…/blob/main/aft/x.py#L12`),
+    which tells which lines start a definition."""
+    row = re.compile(r'<section class="lit-row"[^>]*id="([^"]*)".*?</section>', re.S)
+    line = re.compile(r'href="https://github\.com/[^"]*/blob/main/([^"#]+\.py)#L(\d+)"')
+    starts, crowded = {}, []
+    for page in sorted(built_site.path.rglob("*.html")):
+        for match in row.finditer(page.read_text(encoding="utf-8")):
+            lines = [(source, int(n)) for source, n in line.findall(match.group(0))]
+            if not lines:
+                continue
+            source = lines[0][0]
+            if source not in starts:
+                starts[source] = set(sections._definitions((ROOT / source).read_text()))
+            found = [n for s, n in lines if n in starts[s]]
+            if len(found) > 1:
+                crowded.append(f"{page.relative_to(built_site.path)}#{match.group(1)}: "
+                               f"{source} lines {found}")
+    assert starts, "no code row links to its source"
+    assert crowded == []
+
+
+def test_fonts_for_every_script_are_served_by_the_site(built_site):
+    """Each language's fonts.css points at WOFF2 files the site holds (copied once, at the
+    root), only of the Sinhala, Chinese and Japanese subsets, each face split by range."""
+    languages = [p.parent.name for p in built_site.path.glob("*/sitemap.xml")]
+    families = set()
+    for folder in [built_site.path] + [built_site.path / lang for lang in languages]:
+        css = (folder / "assets" / "fonts.css").read_text(encoding="utf-8")
+        urls = re.findall(r"url\(([^)]+)\)", css)
+        assert urls and all(u.endswith(".woff2") for u in urls)
+        assert css.count("@font-face") == len(urls) == css.count("unicode-range")
+        for url in urls:
+            assert (folder / "assets" / url).resolve().is_file(), (folder, url)
+            assert "latin" not in url and "cyrillic" not in url and "vietnamese" not in url
+        families |= set(re.findall(r"font-family: '([^']+)'", css))
+        assert not (folder / "assets" / "fonts").exists() or folder == built_site.path
+    assert families == {"Noto Sans Sinhala", "Noto Sans SC", "Noto Sans JP"}
