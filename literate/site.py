@@ -455,17 +455,20 @@ def _toc_plugin():
 
 
 def toc_tokens(html_text: str) -> list[dict]:
-    """h2 and h3 headings with ids, as MkDocs' toc tokens (h3s nested under their h2)."""
+    """h1 to h3 headings with ids, as MkDocs' toc tokens, each nested under the nearest
+    heading above it of a higher level. The page's title (its h1) comes first: Material's
+    skip link leads to it, and its menu lists what stands under it."""
     tokens: list[dict] = []
-    for level, anchor, inner in re.findall(r'<h([23]) id="([^"]+)">(.*?)</h\1>', html_text,
+    parents: list[dict] = []
+    for level, anchor, inner in re.findall(r'<h([1-3]) id="([^"]+)">(.*?)</h\1>', html_text,
                                            re.S):
         inner = re.sub(r'<span class="katex-mathml">.*?</math></span>', "", inner, flags=re.S)
         name = html.escape(html.unescape(re.sub(r"<[^>]+>", "", inner)).strip())
         token = {"level": int(level), "id": anchor, "name": name, "children": []}
-        if token["level"] == 3 and tokens:
-            tokens[-1]["children"].append(token)
-        else:
-            tokens.append(token)
+        while parents and parents[-1]["level"] >= token["level"]:
+            parents.pop()
+        (parents[-1]["children"] if parents else tokens).append(token)
+        parents.append(token)
     return tokens
 
 

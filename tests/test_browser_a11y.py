@@ -96,5 +96,8 @@ def test_keyboard_on_the_longest_article(browser, server):
     page.wait_for_timeout(600)  # Material fades the skip link in
     assert page.evaluate("() => getComputedStyle(document.activeElement).opacity") == "1"
     page.keyboard.press("Enter")
-    assert page.evaluate("() => location.hash") == "#lit-content"
+    # to the start of the article: the page's title (Material's skip link, on a page with
+    # a table of contents) or the top of the content (ours, on a page without one)
+    title = page.evaluate("() => document.querySelector('article h1').id")
+    assert page.evaluate("() => location.hash") in ("#lit-content", f"#{title}")
     context.close()

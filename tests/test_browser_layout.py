@@ -18,7 +18,6 @@ pytestmark = pytest.mark.browser
 
 WIDTHS = (1280, 1920)
 # Pages whose code another branch is rewriting to 79 columns (see test_literate_sections.py).
-PENDING = {"local", "kernel", "triton"}
 SCREEN = 900  # px: the most empty space a row may hold beside its content
 
 # Code lines wider than the visible box of their code block (they would be hidden until the
@@ -152,10 +151,7 @@ def test_no_code_line_is_hidden(browser, server, built_site, width):
         context.close()
         if found:
             hidden[name] = found[:3] + ([f"... {len(found)} lines"] if len(found) > 3 else [])
-    pending = sorted(name for name in hidden if Path(name).stem in PENDING)
-    assert {k: v for k, v in hidden.items() if k not in pending} == {}
-    if pending:
-        pytest.xfail(f"pages rewritten on another branch still hide code: {pending}")
+    assert hidden == {}
 
 
 def report(site: Path, widths=(1280,)) -> None:

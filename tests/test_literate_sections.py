@@ -231,7 +231,6 @@ def test_cli_names_an_unreadable_file(tmp_path):
 # Pages whose code is being rewritten on another branch (the teach-first AFT-local, its fast
 # kernel, the Triton kernel): their authors bring them to these rules; drop them from here
 # when they are merged. Every other page must pass.
-PENDING = {"local.py", "kernel.py", "triton.py"}
 CODE_WIDTH = 79  # characters: the code column holds this many at 1280 px and wider
 
 
@@ -248,9 +247,7 @@ def _pages():
 
     listed = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["extra"]["literate"]["pages"]
     files = [ROOT / p for p in listed if p.startswith("aft/") and p.endswith(".py")]
-    return [pytest.param(f, marks=pytest.mark.xfail(reason="rewritten on another branch",
-                                                     strict=False))
-            if f.name in PENDING else f for f in files if f.is_file()]
+    return [f for f in files if f.is_file()]
 
 
 @pytest.mark.parametrize("file", _pages(), ids=lambda p: p.name)
