@@ -370,37 +370,43 @@ def write_results(name, rows, summary, blocks, args):
     lines += ["", f"![{alt}]({name}.png)", ""]
     (args.out / f"{name}.md").write_text("\n".join(lines))
 
+    plot_time_and_memory(
+        args.out / f"{name}.png",
+        {m: [(r["seq"], r[f"{m}_s"]) for r in rows] for m in METHODS},
+        {m: [(r["seq"], r[f"{m}_mib"]) for r in rows]
+         for m in METHODS if m != "floor"},
+        "forward + backward (s)",
+        f"AFT-local, CPU float32, batch 1, d={args.d}, s={args.window}", alt)
+    print(f"wrote {name}.json, .csv, .md and .png in {args.out}")
+
+
+def plot_time_and_memory(path, times: dict, memory: dict, time_label: str,
+                         title: str, alt: str):
+    """The plot beside each table: time (left) and peak memory (right) of each
+    method against $T$, log-log. `times` and `memory` map a method to its
+    `(T, value)` points; `alt` says what the plot shows, for screen readers."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(10, 4))
-    seqs = [r["seq"] for r in rows]
-    for method in METHODS:
-        ax_time.plot(
-            seqs, [r[f"{method}_s"] for r in rows], marker="o", label=method
-        )
-        if method != "floor":
-            ax_mem.plot(seqs, [r[f"{method}_mib"] for r in rows],
+    for ax, series, label in ((ax_time, times, time_label),
+                              (ax_mem, memory, "peak memory (MiB)")):
+        for method, points in series.items():
+            if points:
+                ax.plot([t for t, _ in points], [v for _, v in points],
                         marker="o", label=method)
-    for ax, label in (
-        (ax_time, "forward + backward (s)"),
-        (ax_mem, "peak memory (MiB)"),
-    ):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length T")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
     ax_time.legend()
-    fig.suptitle(
-        f"AFT-local, CPU float32, batch 1, d={args.d}, s={args.window}"
-    )
+    fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(args.out / f"{name}.png", dpi=90,
-                metadata={"Software": None, "Description": alt})
-    print(f"wrote {name}.json, .csv, .md and .png in {args.out}")
+    fig.savefig(path, dpi=90, metadata={"Software": None, "Description": alt})
+    plt.close(fig)
 
 
 # ## On a GPU
@@ -565,37 +571,21 @@ def write_cuda_results(out, name, rows, methods, args, device):
                            f"{row[m].get('mib', '–')}" for m in methods)
         ratio = ratios.get(str(row["seq"]), {}).get("sdpa_over_triton", "–")
         lines.append(f"| {row['seq']} | {cells} | {ratio}× |")
-    lines += ["", f"![time and memory against T on the GPU]({name}.png)", ""]
+    alt = (f"Forward + backward time (left) and peak memory (right) against T "
+           f"from {rows[0]['seq']} to {rows[-1]['seq']}, log-log: "
+           f"{', '.join(methods)}; {device}, {args.dtype}, d={args.d}, "
+           f"s={args.window}")
+    lines += ["", f"![{alt}]({name}.png)", ""]
     (out / f"{name}.md").write_text("\n".join(lines))
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(10, 4))
-    for method in methods:
-        points = [(r["seq"], r[method]) for r in rows if "ms" in r[method]]
-        if points:
-            seqs = [p[0] for p in points]
-            ax_time.plot(seqs, [p[1]["ms"] for p in points], marker="o",
-                         label=method)
-            ax_mem.plot(seqs, [p[1]["mib"] for p in points], marker="o",
-                        label=method)
-    for ax, label in ((ax_time, "forward + backward (ms)"),
-                      (ax_mem, "peak memory (MiB)")):
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("sequence length T")
-        ax.set_ylabel(label)
-        ax.grid(True, alpha=0.3)
-    ax_time.legend()
-    fig.suptitle(f"AFT-local, {device}, {args.dtype}, batch 1, d={args.d}, "
-                 f"s={args.window}")
-    fig.tight_layout()
-    fig.savefig(out / f"{name}.png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
-
+    plot_time_and_memory(
+        out / f"{name}.png",
+        {m: [(r["seq"], r[m]["ms"]) for r in rows if "ms" in r[m]]
+         for m in methods},
+        {m: [(r["seq"], r[m]["mib"]) for r in rows if "mib" in r[m]]
+         for m in methods},
+        "forward + backward (ms)",
+        f"AFT-local, {device}, {args.dtype}, batch 1, d={args.d}, "
+        f"s={args.window}", alt)
 
 if __name__ == "__main__":
     main()
