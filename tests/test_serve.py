@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from site_copy import with_this_theme
 
 from literate import serve, site, translations
 
@@ -24,11 +25,7 @@ PAGE_B = '"""\n# Page B\n\nSee [page A](a.py).\n"""\n\n# Double it.\ny = 2\n'
 
 def small_site(tmp_path: Path) -> Path:
     """Two pages in English and Sinhala, with this site's theme."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    shutil.copytree(ROOT / "docs", root / "docs",
-                    ignore=shutil.ignore_patterns("index.md", "translating.md"))
-    (root / "node_modules").symlink_to(ROOT / "node_modules")
+    root = with_this_theme(tmp_path / "repo")
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
     config["extra"]["literate"]["pages"] = ["a.py", "b.py"]
     config["extra"]["literate"]["languages"] = {"en": "English", "si": "සිංහල"}

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
+from site_copy import with_this_theme
 
 from literate import site, translations, ui, workflow
 from literate.site import Config
@@ -122,11 +122,7 @@ def test_ui_words_are_in_the_po_export(tmp_path):
 
 def _copy_site(tmp_path: Path) -> Path:
     """A small copy of this site: mkdocs.yml, docs/ (overrides and CSS), one page."""
-    root = tmp_path / "copy"
-    root.mkdir()
-    shutil.copytree(ROOT / "docs", root / "docs",
-                    ignore=shutil.ignore_patterns("index.md", "translating.md"))
-    (root / "node_modules").symlink_to(ROOT / "node_modules")
+    root = with_this_theme(tmp_path / "copy")
     (root / "p.py").write_text('"""\n# A page\n\nSome words.\n"""\nx = 1\n', encoding="utf-8")
     return root
 
